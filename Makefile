@@ -1,0 +1,31 @@
+# sgdtricks — every target installs what it needs first (.venv), so a fresh clone needs nothing else.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test train clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv (when missing) and install sgdtricks editable, pinned by constraints.txt
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+test: install ## run the test suite (real CIFAR-10 subset from ../shared/datasets when present)
+	$(PY) -m pytest
+
+train: install ## one training run; Hydra overrides in ARGS="data=npz data.path=... trainer.epochs=3"
+	$(PY) -m sgdtricks.train $(ARGS)
+
+clean: ## remove runs, W&B files and caches (keeps .venv, data/ and reports/)
+	rm -rf runs multirun outputs wandb .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

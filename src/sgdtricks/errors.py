@@ -1,0 +1,17 @@
+"""Errors a user can fix: printed as one line naming the key or file, never as a traceback."""
+
+
+class UserError(Exception):
+    """Bad input from the user (config value, data file, checkpoint); the message says what to do."""
+
+
+class ConfigError(UserError):
+    """A config value out of range or missing."""
+
+
+class DataError(UserError):
+    """A data file that is missing, unreadable or malformed."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is truncated, foreign or from another config."""

@@ -1,0 +1,53 @@
+"""The two architectures of the study; input channels, image size and classes come from the data."""
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class SmallCNN(nn.Sequential):
+    """A plain CNN: per block conv-BN-ReLU then 2x2 max-pool; global average pool and a linear head.
+
+    Small enough that an epoch of the CIFAR-10 subset takes seconds on two CPU cores.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128)):
+        layers: list[nn.Module] = []
+        c = in_channels
+        for width in widths:
+            layers += [*conv_bn_relu(c, width), nn.MaxPool2d(2)]
+            c = width
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with a projection shortcut when the shape changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(*conv_bn_relu(c_in, c_out, stride),
+                                  nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet18(nn.Sequential):
+    """ResNet-18 in its CIFAR form (He et al. 2016; the layout of kuangliu/pytorch-cifar):
+    3x3 stem without max-pool, four stages of two basic blocks, widths 64-128-256-512."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (64, 128, 256, 512)):
+        layers: list[nn.Module] = conv_bn_relu(in_channels, widths[0])
+        c = widths[0]
+        for i, width in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(c, width, stride), BasicBlock(width, width, 1)]
+            c = width
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))

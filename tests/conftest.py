@@ -1,0 +1,61 @@
+"""Shared fixtures: the real CIFAR-10 subset (skipped with a reason where absent), composed configs, runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+DATASETS = Path(os.environ.get("SGDTRICKS_DATASETS", REPO.parent / "shared" / "datasets"))
+CIFAR_SUBSET = DATASETS / "cifar10-subset.npz"
+
+
+@pytest.fixture(autouse=True)
+def _offline_wandb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never reach a W&B server and never share a W&B process between runs."""
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    yield
+    if "wandb" in sys.modules:
+        sys.modules["wandb"].teardown()
+
+
+@pytest.fixture(scope="session")
+def cifar_npz() -> Path:
+    """The real CIFAR-10 subset shipped beside the project (5170 train / 1017 test images)."""
+    if not CIFAR_SUBSET.is_file():
+        pytest.skip(f"real CIFAR-10 subset not found at {CIFAR_SUBSET} (set SGDTRICKS_DATASETS to its folder)")
+    return CIFAR_SUBSET
+
+
+@pytest.fixture(scope="session")
+def small_npz(cifar_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 1000 train and 500 test images of the real subset: real data, quick epochs."""
+    path = tmp_path_factory.mktemp("data") / "cifar10-small.npz"
+    with np.load(cifar_npz, allow_pickle=False) as full:
+        np.savez(path, x_train=full["x_train"][:1000], y_train=full["y_train"][:1000],
+                 x_test=full["x_test"][:500], y_test=full["y_test"][:500], classes=full["classes"])
+    return path
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The config `python -m sgdtricks.train OVERRIDES` would run with (hydra.* keys resolved away)."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m sgdtricks.train ARGS` as a user runs it; output captured."""
+    return subprocess.run([sys.executable, "-m", "sgdtricks.train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
