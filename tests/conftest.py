@@ -57,5 +57,6 @@ def compose_config(*overrides: str) -> DictConfig:
 def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m sgdtricks.train ARGS` as a user runs it; output captured."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}  # this checkout's code, not another's
     return subprocess.run([sys.executable, "-m", "sgdtricks.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env=env)
