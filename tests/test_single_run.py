@@ -1,0 +1,93 @@
+"""One training run on real data, as a user runs it: a complete record, W&B agreeing with it, determinism."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import compose_config, run_cli
+from sgdtricks.record import METRIC_COLUMNS
+from sgdtricks.train import train
+
+TINY = ["model.widths=[8,16,32]", "logger=none"]
+
+
+def wandb_history(run_dir: Path) -> list[dict]:
+    """Per-epoch rows of the run's offline W&B log, read back with `wandb leet inspect --json`."""
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--json", str(offline)], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [r["history"]["item"] for r in records if r["type"] == "history" and "epoch" in r["history"]["item"]]
+
+
+@pytest.fixture(scope="module")
+def cli_run(cifar_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`python -m sgdtricks.train` for 2 epochs on the real CIFAR-10 subset, W&B offline."""
+    run_dir = tmp_path_factory.mktemp("run")
+    result = run_cli("data=npz", f"data.path={cifar_npz}", "trainer.epochs=2", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    return run_dir, result
+
+
+def test_run_writes_a_complete_record_and_beats_chance(cli_run) -> None:
+    run_dir, result = cli_run
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert list(metrics.columns[: len(METRIC_COLUMNS)]) == METRIC_COLUMNS
+    assert metrics["epoch"].tolist() == [1, 2]
+    for column in ("train_acc", "val_acc", "test_acc"):
+        assert metrics[column].between(0, 1).all()
+    assert metrics["test_acc"].iloc[-1] > 0.2  # chance is 0.1 on 10 balanced classes
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_completed"] == 2
+    assert summary["final_test_acc"] == metrics["test_acc"].iloc[-1]
+    assert summary["best_val_acc"] == metrics["val_acc"].max()
+    best = metrics.loc[metrics["val_acc"].idxmax()]
+    assert summary["test_acc_at_best_val"] == best["test_acc"]
+    assert summary["wall_time_s"] > 0 and summary["images_per_s"] > 0
+    assert {"python", "torch", "sgdtricks"} <= set(summary["versions"])
+    assert summary["git_commit"] and summary["device"] == "cpu"
+    assert (run_dir / "checkpoint.pt").stat().st_size > 0
+    assert str(run_dir) in result.stdout  # the user is told where the record is
+
+
+def test_offline_wandb_run_holds_the_same_values(cli_run) -> None:
+    run_dir, _ = cli_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    assert offline.name.endswith(summary["wandb_run_id"])
+    history = pd.DataFrame(wandb_history(run_dir))
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert history["epoch"].tolist() == metrics["epoch"].tolist()
+    for column in METRIC_COLUMNS[2:-1]:
+        split, _, name = column.partition("_")
+        assert history[f"{split}/{name}"].tolist() == pytest.approx(metrics[column].tolist(), rel=1e-12)
+    assert history["lr"].tolist() == pytest.approx(metrics["lr"].tolist(), rel=1e-12)
+
+
+def test_same_seed_gives_identical_metrics(small_npz: Path, tmp_path: Path) -> None:
+    overrides = ["data=npz", f"data.path={small_npz}", "trainer.epochs=2", "scheduler=step",
+                 "scheduler.step_size=1", *TINY]
+    runs = [train(compose_config(*overrides), tmp_path / name) for name in ("a", "b")]
+    assert all(summary["status"] == "finished" for summary in runs)
+    a, b = (pd.read_csv(tmp_path / name / "metrics.csv").drop(columns="epoch_time_s") for name in ("a", "b"))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert a["lr"].tolist() == pytest.approx([0.05, 0.005], rel=1e-12)  # lr column = the rate used that epoch
+    other = train(compose_config(*overrides, "seed=1"), tmp_path / "c")
+    assert other["final"]["train_loss"] != runs[0]["final"]["train_loss"]  # the seed matters
+
+
+def test_finished_run_is_not_trained_again(small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = compose_config("data=npz", f"data.path={small_npz}", "trainer.epochs=1", *TINY)
+    first = train(cfg, tmp_path)
+    before = (tmp_path / "metrics.csv").stat().st_mtime_ns
+    assert train(cfg, tmp_path)["updated"] == first["updated"]
+    assert (tmp_path / "metrics.csv").stat().st_mtime_ns == before
+    assert "already finished" in capsys.readouterr().out
