@@ -1,0 +1,3 @@
+from sgdtricks.quadratic.report import main
+
+main()
