@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train clean
+.PHONY: help install test train quadratic clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: install ## run the test suite (real CIFAR-10 subset from ../shared/dataset
 
 train: install ## one training run; Hydra overrides in ARGS="data=npz data.path=... trainer.epochs=3"
 	$(PY) -m sgdtricks.train $(ARGS)
+
+quadratic: install ## momentum on a quadratic, theory beside measurement: figures, tables, CSV (seconds, CPU)
+	$(PY) -m sgdtricks.quadratic --out reports/quadratic
 
 clean: ## remove runs, W&B files and caches (keeps .venv, data/ and reports/)
 	rm -rf runs multirun outputs wandb .pytest_cache

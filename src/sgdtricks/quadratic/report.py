@@ -64,7 +64,7 @@ class Table:
 
     def write(self, out: Path, name: str) -> str:
         """Write name.csv, name.md and name.tex (booktabs); return the Markdown."""
-        self.frame.to_csv(out / f"{name}.csv", index=False, float_format="%.10g")
+        self.frame.to_csv(out / f"{name}.csv", index=False)
         cells = pd.DataFrame({col: [fmt.format(v) for v in self.frame[col]] for col, (_, _, fmt) in self.headers.items()})
         md_head = [md for md, _, _ in self.headers.values()]
         lines = ["| " + " | ".join(md_head) + " |", "|" + "---:|" * len(md_head)]
@@ -334,7 +334,7 @@ def build(out: Path, display_out: str) -> None:
     drop_md, drop = lr_drop(out)
     keys = ["lambda_min", "lambda_max", "alpha", "beta"]
     rates = pd.concat([curve_rows, map_rows, table_rows]).drop_duplicates(keys).sort_values(keys)
-    rates.to_csv(out / "quadratic_rates.csv", index=False, float_format="%.10g")
+    rates.to_csv(out / "quadratic_rates.csv", index=False)
     meta["seconds"] = f"{time.perf_counter() - t0:.1f}"
     write_readme(out, display_out, best, rates, table_md, drop_md, drop, meta)
 
