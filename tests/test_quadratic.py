@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import REPO
 from sgdtricks.optim import HeavyBall
 from sgdtricks.quadratic import iterate, report, theory
 
@@ -152,6 +153,9 @@ def test_cli_writes_figures_tables_and_rates(tmp_path: Path, capsys: pytest.Capt
     assert drop.loc[0, "velocity_step_ratio"] > 0.8  # the velocity form coasts on the old lr
     readme = (out / "README.md").read_text()
     assert all(f"({n}.png)" in readme for n in figures) and "| κ |" in readme
+    committed = REPO / "reports" / "quadratic"  # what the repository shows is what the code writes now
+    for name in tables:
+        assert (out / f"{name}.md").read_text() == (committed / f"{name}.md").read_text(), "re-run make quadratic"
 
 
 def test_cli_refuses_an_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

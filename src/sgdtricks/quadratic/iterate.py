@@ -73,7 +73,7 @@ def measure_rates(A: np.ndarray, w0: ArrayLike, alpha: ArrayLike, beta: ArrayLik
     log_distance = np.zeros(len(w))
     for k in range(1, steps + 1):
         w_prev, (w, z) = w, heavy_ball_step(w, z, w @ A, alpha, beta)
-        norm = np.sqrt((w * w).sum(1) + (w_prev * w_prev).sum(1))[:, None]
+        norm = np.sqrt(np.einsum("pd,pd->p", w, w) + np.einsum("pd,pd->p", w_prev, w_prev))[:, None]
         w, w_prev, z = w / norm, w_prev / norm, z / norm
         log_distance += np.log(norm[:, 0])
         for i, (start, stop) in enumerate(windows):

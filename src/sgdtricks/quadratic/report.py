@@ -19,14 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 
 from sgdtricks import plotting, provenance
 from sgdtricks.quadratic import iterate, theory
 
-plt = plotting.plt
 COMMAND = "python -m sgdtricks.quadratic --out {out}"
 
 KAPPA = 100.0  # the study quadratic: eigenvalues lambda_max / KAPPA and lambda_max
@@ -34,6 +35,7 @@ LAMBDA_MAX = 1.0  # step sizes are then in units of 1 / lambda_max
 CURVE_BETAS = (0.0, 0.5, 0.8, 0.9)  # rate against alpha; the optimal beta is added
 TABLE_KAPPAS = (10, 100, 1_000, 10_000)
 TOL = 1e-6  # "iterations to reach": |w_k - w*| <= TOL |w_0 - w*|
+TOL_TEXT = f"1e{np.log10(TOL):.0f}"
 RATE_START = np.array([1.0, 1.0]) / np.sqrt(2)  # weight on both eigen-directions, so the slowest shows
 DROP = dict(lr=0.05, gamma=0.1, before=200, after=100, beta=0.9, noise=1.0, chains=2000, seed=0)
 DROP_OFFSETS = (-1, 0, 1, 2, 5, 10, 20, 50)  # steps after the drop reported in the table (0 = first new-lr step)
@@ -65,7 +67,8 @@ class Table:
     def write(self, out: Path, name: str) -> str:
         """Write name.csv, name.md and name.tex (booktabs); return the Markdown."""
         self.frame.to_csv(out / f"{name}.csv", index=False)
-        cells = pd.DataFrame({col: [fmt.format(v) for v in self.frame[col]] for col, (_, _, fmt) in self.headers.items()})
+        cells = pd.DataFrame({col: [fmt.format(v) for v in self.frame[col]]
+                              for col, (_, _, fmt) in self.headers.items()})
         md_head = [md for md, _, _ in self.headers.values()]
         lines = ["| " + " | ".join(md_head) + " |", "|" + "---:|" * len(md_head)]
         lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
@@ -77,8 +80,9 @@ class Table:
 
 
 def figure_trajectories(out: Path) -> dict[str, float]:
-    """The lecture's two pictures: gradient descent at its best step zig-zags across the valley; momentum at the
-    optimal pair does not. Third panel: the distance against k beside the closed-form rates."""
+    """The lecture's two pictures: gradient descent at its best step zig-zags slowly down the valley; momentum at
+    the optimal pair reaches the optimum in a fraction of the steps. Third panel: distance against k, closed-form
+    rates beside it."""
     A = study_matrix(KAPPA)
     lmin, lmax = LAMBDA_MAX / KAPPA, LAMBDA_MAX
     gd_alpha, gd_rate = theory.best_gradient_descent(lmin, lmax)
@@ -86,15 +90,17 @@ def figure_trajectories(out: Path) -> dict[str, float]:
     runs = [("gradient descent", gd_alpha, 0.0, gd_rate), ("momentum", hb_alpha, hb_beta, hb_rate)]
     start, steps = np.array([-10.0, 1.0]), 100
     paths = iterate.trajectory(A, start, [r[1] for r in runs], [r[2] for r in runs], steps)  # (steps+1, 2, 2)
-    colors = plotting.sns.color_palette(plotting.PALETTE)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
+    colors = sns.color_palette(plotting.PALETTE)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
     x, y = np.meshgrid(np.linspace(-11, 2, 300), np.linspace(-4, 4, 200))
     f = 0.5 * (A[0, 0] * x**2 + A[1, 1] * y**2)
     for ax, (label, alpha, beta, rho), color, path in zip(axes, runs, colors, paths.transpose(1, 0, 2)):
         ax.contour(x, y, f, levels=np.geomspace(1e-4, 2, 12), colors="0.6", linewidths=0.6)
         ax.plot(path[:, 0], path[:, 1], "-o", color=color, ms=2.2, lw=0.9)
         ax.plot(0, 0, "k*", ms=9)
-        ax.set(ylim=(-4, 4), xlabel="$w_1$ (shallow direction, $\\lambda_{min}$)", ylabel="$w_2$ (steep direction, $\\lambda_{max}$)",
+        ax.set(ylim=(-4, 4), xlabel="$w_1$ (shallow direction, $\\lambda_{min}$)",
+               ylabel="$w_2$ (steep direction, $\\lambda_{max}$)",
                title=f"{label}: $\\alpha$={alpha:.3g}/$\\lambda_{{max}}$, $\\beta$={beta:.3g}")
     ks = np.arange(steps + 1)
     for (label, _, _, rho), color, path in zip(runs, colors, paths.transpose(1, 0, 2)):
@@ -116,7 +122,7 @@ def figure_rate_vs_alpha(out: Path) -> pd.DataFrame:
     measured_alpha = np.linspace(0.04, 4.2, 105) / LAMBDA_MAX
     rows = rate_rows(A, *np.meshgrid(measured_alpha, betas))
     fine_alpha = np.linspace(0.005, 4.2, 800) / LAMBDA_MAX
-    colors = plotting.sns.color_palette(plotting.PALETTE, len(betas))
+    colors = sns.color_palette(plotting.PALETTE, len(betas))
     fig, ax = plt.subplots(figsize=(6.8, 4.2))
     for beta, color in zip(betas, colors):
         label = f"$\\beta$ = {beta:.3g}" + (" (optimal)" if beta == hb_beta else "")
@@ -140,7 +146,7 @@ def figure_rate_map(out: Path) -> pd.DataFrame:
     optimum; beside it the relative gap between measured and closed-form rate."""
     A = study_matrix(KAPPA)
     lmin = LAMBDA_MAX / KAPPA
-    betas, alphas = np.linspace(0, 0.99, 100), np.linspace(0.02, 4.0, 100) / LAMBDA_MAX
+    betas, alphas = np.linspace(0, 0.99, 80), np.linspace(0.02, 4.0, 80) / LAMBDA_MAX
     B, Al = np.meshgrid(betas, alphas)
     rows = rate_rows(A, Al, B)
     measured = rows.rate_measured.to_numpy().reshape(Al.shape)
@@ -194,13 +200,13 @@ def condition_table(out: Path) -> tuple[str, pd.DataFrame]:
         "kappa": ("κ", "$\\kappa$", "{:g}"),
         "gd_rate_theory": ("GD rate (κ-1)/(κ+1)", "GD $\\frac{\\kappa-1}{\\kappa+1}$", "{:.6f}"),
         "gd_rate_measured": ("GD rate measured", "GD measured", "{:.6f}"),
-        "gd_iterations": (f"GD iterations to {TOL:g}", f"GD iterations to $10^{{{np.log10(TOL):.0f}}}$", "{:d}"),
+        "gd_iterations": (f"GD iterations to {TOL_TEXT}", f"GD iterations to $10^{{{np.log10(TOL):.0f}}}$", "{:d}"),
         "hb_alpha": ("momentum α·λ_max", "momentum $\\alpha^*\\lambda_{max}$", "{:.4f}"),
         "hb_beta": ("momentum β", "momentum $\\beta^*$", "{:.4f}"),
         "hb_rate_theory": ("momentum rate (√κ-1)/(√κ+1)",
                            "momentum $\\frac{\\sqrt\\kappa-1}{\\sqrt\\kappa+1}$", "{:.6f}"),
         "hb_rate_measured": ("momentum rate measured", "momentum measured", "{:.6f}"),
-        "hb_iterations": (f"momentum iterations to {TOL:g}", f"momentum iterations to $10^{{{np.log10(TOL):.0f}}}$",
+        "hb_iterations": (f"momentum iterations to {TOL_TEXT}", f"momentum iterations to $10^{{{np.log10(TOL):.0f}}}$",
                           "{:d}"),
         "speedup": ("speed-up", "speed-up", "{:.1f}x"),
     }
@@ -216,7 +222,7 @@ def lr_drop(out: Path) -> tuple[str, pd.DataFrame]:
     offsets = np.arange(len(lrs)) - p["before"]
     labels = {"heavy_ball": "PyTorch / lecture: z ← βz + g, w ← w − αz",
               "velocity": "velocity form: v ← βv − αg, w ← w + v"}
-    colors = plotting.sns.color_palette(plotting.PALETTE)
+    colors = sns.color_palette(plotting.PALETTE)
     fig, ax = plt.subplots(figsize=(6.8, 3.8))
     relative = {}
     for (name, per_chain), color in zip(lengths.items(), colors):
@@ -293,7 +299,7 @@ The measured rate over (β, α) with the closed form's contours (dashed), the st
 ## Condition number: (κ−1)/(κ+1) against (√κ−1)/(√κ+1)
 
 {table_md}
-Start w_0 ∝ (1, 1) in the eigenbasis; iterations until |w_k − w*| ≤ {TOL:g}·|w_0 − w*|.
+Start w_0 ∝ (1, 1) in the eigenbasis; iterations until |w_k − w*| ≤ {TOL_TEXT}·|w_0 − w*|.
 Files: [`quadratic_table.csv`](quadratic_table.csv), [`quadratic_table.tex`](quadratic_table.tex).
 
 ## The two momentum forms at a StepLR drop

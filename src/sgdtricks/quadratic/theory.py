@@ -41,7 +41,8 @@ def best_gradient_descent(lambda_min: float, lambda_max: float) -> tuple[float, 
 
 
 def best_momentum(lambda_min: float, lambda_max: float) -> tuple[float, float, float]:
-    """(alpha, beta, rate) of the best heavy ball: rate (sqrt(kappa)-1)/(sqrt(kappa)+1), a repeated root at both ends."""
+    """(alpha, beta, rate) of the best heavy ball: rate (sqrt(kappa)-1)/(sqrt(kappa)+1), with a repeated root at
+    both lambda_min and lambda_max."""
     root_kappa = np.sqrt(lambda_max / lambda_min)
     alpha = (2 / (np.sqrt(lambda_min) + np.sqrt(lambda_max))) ** 2
     rho = (root_kappa - 1) / (root_kappa + 1)
