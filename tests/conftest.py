@@ -54,9 +54,20 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI run: this checkout's code, not another's."""
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
+
+
 def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m sgdtricks.train ARGS` as a user runs it; output captured."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}  # this checkout's code, not another's
     return subprocess.run([sys.executable, "-m", "sgdtricks.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout, env=cli_env(env))
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m sgdtricks.train ARGS` in the background, its stdout a line-buffered pipe: a test reads
+    the epoch lines as they come and signals the process at a chosen moment."""
+    return subprocess.Popen([sys.executable, "-m", "sgdtricks.train", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, bufsize=1, env=cli_env(env))

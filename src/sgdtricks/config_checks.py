@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -12,7 +13,7 @@ from sgdtricks.errors import ConfigError
 # for scheduler.step_size only applies when the step scheduler is chosen. ONLY_FOR narrows a rule to one
 # option of its group where another option uses the same key differently (ConstantLR's factor is 1).
 RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "optimizer.lr": (lambda v: v > 0, "a learning rate > 0, e.g. 0.05"),
+    "optimizer.lr": (lambda v: 0 < v < math.inf, "a finite learning rate > 0, e.g. 0.05"),
     "optimizer.momentum": (lambda v: 0 <= v < 1, "in [0, 1), e.g. 0.9"),
     "optimizer.weight_decay": (lambda v: v >= 0, ">= 0, e.g. 5e-4"),
     "optimizer.dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),

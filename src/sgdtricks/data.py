@@ -49,7 +49,11 @@ class DeviceData:
 
 
 def _torchvision_arrays(cfg: DictConfig) -> Arrays:
-    """CIFAR-10/100 and Fashion-MNIST through torchvision (download=True into data.root, checksummed)."""
+    """CIFAR-10/100 and Fashion-MNIST through torchvision into data.root.
+
+    torchvision checks every download against its published md5, and CIFAR's batch files again at every
+    load; Fashion-MNIST's unpacked files are only checked for size, which still catches a half-copied one.
+    """
     import torchvision.datasets as tvd
 
     dataset_cls = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "fashion_mnist": tvd.FashionMNIST}[cfg.name]
@@ -57,7 +61,8 @@ def _torchvision_arrays(cfg: DictConfig) -> Arrays:
     try:
         train = dataset_cls(str(root), train=True, download=cfg.download)
         test = dataset_cls(str(root), train=False, download=cfg.download)
-    except (OSError, RuntimeError) as exc:  # no network, a refused download, a missing or damaged file
+    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, refused download,
+        # missing or damaged file (torchvision asserts on a Fashion-MNIST file cut short)
         raise DataError(
             f"could not load {cfg.name} from data.root={root} ({type(exc).__name__}: {exc}); "
             f"with no internet, put torchvision's {cfg.name} files under {root}, "

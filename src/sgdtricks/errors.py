@@ -13,5 +13,9 @@ class DataError(UserError):
     """A data file that is missing, unreadable or malformed."""
 
 
-class CheckpointError(UserError):
-    """A checkpoint that is truncated, foreign or from another config."""
+class RecordError(UserError):
+    """A run directory that cannot be continued: a record file that is not a file, or another config's run."""
+
+
+class CheckpointError(RecordError):
+    """A checkpoint that is truncated, foreign, from another config or from code it no longer fits."""

@@ -3,8 +3,10 @@
     .hydra/config.yaml   the composed config (written by Hydra)
     metrics.csv          one row per completed epoch, columns METRIC_COLUMNS
     summary.json         status, progress, best/final metrics, provenance
-    checkpoint.pt        everything needed to continue after the last completed epoch
+    checkpoint.pt        everything needed to continue after the last completed epoch (and the .hydra files
+                         of the config that wrote it)
     wandb/               the W&B run (offline unless configured online)
+    .lock                flock'ed by the process training here, so a second job on the directory is refused
 
 Every file is replaced atomically (temp file + os.replace), so a kill at any moment leaves either the
 previous or the next complete version, never a half-written one. Reports, resume and the dashboard read
@@ -14,20 +16,24 @@ only these files; changing their layout is a breaking change (bump RECORD_VERSIO
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sgdtricks.errors import CheckpointError
+from sgdtricks.errors import CheckpointError, RecordError
 
 RECORD_VERSION = 1
-CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v1"
+CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s"]
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 DONE_STATUSES = ("finished", "diverged")  # runs that a re-run of the same command leaves alone
@@ -68,6 +74,48 @@ class RunRecord:
         self.metrics_path = self.dir / "metrics.csv"
         self.summary_path = self.dir / "summary.json"
         self.checkpoint_path = self.dir / "checkpoint.pt"
+        self.hydra_dir = self.dir / ".hydra"
+
+    @contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the run directory for this process, so two jobs never write it at once.
+
+        An flock dies with its process, so a killed run leaves no stale lock; the temp files its
+        interrupted writes left (never renamed over a record file) are removed here.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RecordError(f"{self.dir} is in use by another training process; "
+                                  f"wait for it to end or choose another hydra.run.dir") from None
+            for stale in self.dir.glob(".*.tmp"):
+                stale.unlink()
+            yield
+
+    def previous_attempt(self, config_hash: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(summary, checkpoint) left here by earlier attempts of this run, each None when absent (the
+        checkpoint also when the run is done: there is nothing to continue, so it is not even read).
+
+        Refuses a directory that holds another config's run. Hydra has already overwritten .hydra/ with
+        the refused config by the time this runs, so the run's own files are first put back from its
+        checkpoint: the directory stays a truthful record of the run it holds.
+        """
+        for path in (self.metrics_path, self.summary_path, self.checkpoint_path):
+            if path.exists() and not path.is_file():
+                raise RecordError(f"{path} is not a file; remove it, or choose another hydra.run.dir")
+        summary = self.read_summary()
+        if summary and summary.get("config_hash") == config_hash and summary.get("status") in DONE_STATUSES:
+            return summary, None
+        checkpoint = self.load_checkpoint()
+        recorded = (checkpoint or summary or {}).get("config_hash")
+        if recorded not in (None, config_hash):
+            if checkpoint:
+                self.write_hydra_files(checkpoint["hydra"])
+            raise RecordError(f"{self.dir} holds the run of a different config (hash {recorded}, this one {config_hash}); "
+                              f"choose another hydra.run.dir, or delete that directory to start over")
+        return summary, checkpoint
 
     def read_summary(self) -> dict[str, Any] | None:
         if not self.summary_path.exists():
@@ -88,17 +136,26 @@ class RunRecord:
         writer.writerows(rows)
         atomic_write(self.metrics_path, lambda f: f.write(buffer.getvalue()))
 
+    def read_hydra_files(self) -> dict[str, str]:
+        """The .hydra/ files of this run's config (none when hydra.output_subdir is null)."""
+        return {name: (self.hydra_dir / name).read_text() for name in HYDRA_FILES if (self.hydra_dir / name).is_file()}
+
+    def write_hydra_files(self, files: dict[str, str]) -> None:
+        for name, text in files.items():
+            atomic_write(self.hydra_dir / name, lambda f, text=text: f.write(text))
+
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         payload = {"format": CHECKPOINT_FORMAT, **state}
         atomic_write(self.checkpoint_path, lambda f: torch.save(payload, f), binary=True)
 
-    def load_checkpoint(self, config_hash: str) -> dict[str, Any] | None:
-        """The checkpoint's contents, None when there is none; CheckpointError when it is damaged or foreign."""
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint's contents, None when there is none; CheckpointError when it is damaged or foreign.
+
+        weights_only: a checkpoint is data (tensors, numbers, strings), never code to run.
+        """
         path = self.checkpoint_path
         if not path.exists():
             return None
-        if not path.is_file():
-            raise CheckpointError(f"{path} is not a file; remove it to start this run over")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated zip, foreign pickle, unreadable file: all mean "not ours"
@@ -106,10 +163,8 @@ class RunRecord:
                 f"{path} is truncated or not an sgdtricks checkpoint ({type(exc).__name__}); "
                 f"delete it (or the run directory) to start this run over"
             ) from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} is not an sgdtricks checkpoint; delete it to start this run over")
-        if state.get("config_hash") != config_hash:
-            raise CheckpointError(
-                f"{path} was written by a different config; use another hydra.run.dir or delete {self.dir}"
-            )
+        found = state.get("format") if isinstance(state, dict) else None
+        if found != CHECKPOINT_FORMAT:
+            what = f"has format {found}, this code reads {CHECKPOINT_FORMAT}" if found else "is not an sgdtricks checkpoint"
+            raise CheckpointError(f"{path} {what}; delete it (or the run directory) to start this run over")
         return state

@@ -1,12 +1,15 @@
 """Weights & Biases for one run: offline by default (no account needed), online when asked.
 
 Mode precedence: `logger.mode` in the config, else the WANDB_MODE variable, else offline. wandb.init's
-own arguments override WANDB_* variables, so mode is passed only when configured.
+own arguments override WANDB_* variables, so mode is passed only when configured. When W&B cannot start
+(no API key, server out of reach after WANDB_INIT_TIMEOUT seconds, default 90) the run logs offline, or
+to the local record only, with a warning: W&B trouble never costs a training run.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +55,8 @@ class WandbTracker:
         for key in ("status", "epochs_completed", "best_val_acc", "test_acc_at_best_val", "final_test_acc",
                     "wall_time_s", "images_per_s", "diverged_epoch"):
             self.run.summary[key] = summary.get(key)
+        if summary["status"] == "diverged" and "diverged" not in self.run.tags:
+            self.run.tags = (*self.run.tags, "diverged")
 
 
 def wandb_mode(configured: str | None) -> str | None:
@@ -59,6 +64,25 @@ def wandb_mode(configured: str | None) -> str | None:
     if configured:
         return configured
     return None if os.environ.get("WANDB_MODE") else "offline"
+
+
+def start_run(wandb: Any, **init: Any) -> Any | None:
+    """wandb.init; when it fails, warn and try offline, then give up on W&B (None) rather than on the run."""
+    try:
+        return wandb.init(**init)
+    except wandb.Error as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    wandb.teardown()  # the failed attempt still holds the run id
+    try:
+        run = wandb.init(**{**init, "mode": "offline"})
+    except wandb.Error as exc:
+        wandb.teardown()
+        print(f"warning: W&B could not start ({reason}; offline: {exc}); this run is recorded locally only",
+              file=sys.stderr, flush=True)
+        return None
+    print(f"warning: W&B could not start ({reason}); logging offline instead. "
+          f"Upload it later with: wandb sync {Path(run.dir).parent}", file=sys.stderr, flush=True)
+    return run
 
 
 @contextmanager
@@ -70,7 +94,8 @@ def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Itera
         return
     import wandb
 
-    with wandb.init(
+    run = start_run(
+        wandb,
         project=log_cfg.project,
         entity=log_cfg.entity,
         group=log_cfg.group,
@@ -83,5 +108,9 @@ def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Itera
         id=resume_id,
         resume="allow" if resume_id else None,
         settings=wandb.Settings(silent=True),
-    ) as run:
+    )
+    if run is None:
+        yield NullTracker()
+        return
+    with run:
         yield WandbTracker(run)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import signal
 import sys
 import time
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from sgdtricks import augment, provenance
 from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
-from sgdtricks.errors import UserError
+from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.record import DONE_STATUSES, RunRecord
 from sgdtricks.tracking import open_tracker
 
@@ -115,7 +116,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
     """One pass over the training split in a fresh random order, each image its own crop and flip.
 
     The order and augmentation of epoch e depend only on (seed, e), so a resumed run sees the same data.
-    Returns mean loss and accuracy; the loss is non-finite when the run diverged (it stops at once).
+    Returns mean loss and accuracy; the loss is non-finite when any step's was (the epoch then stops early).
     """
     model.train()
     device = data.train_x.device
@@ -150,37 +151,68 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
             mean_loss = loss_sum.item() / seen
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.3f}",
                             lr=f"{optimizer.param_groups[0]['lr']:.2g}")
-            if not torch.isfinite(loss):
+            if not math.isfinite(mean_loss):  # diverged: stop within log_every steps, without a sync per step
                 break
         if stop["stop"]:
             raise Interrupted
     bar.close()
-    train_loss = loss_sum.item() / seen
-    return (train_loss if torch.isfinite(loss) else float("nan")), correct.item() / seen
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+def run_status(rows: list[dict[str, float]], epochs: int) -> str:
+    """diverged, finished or running, read from the completed epochs alone, so a resumed run agrees."""
+    if rows and not (math.isfinite(rows[-1]["train_loss"]) and math.isfinite(rows[-1]["val_loss"])):
+        return "diverged"
+    return "finished" if len(rows) >= epochs else "running"
 
 
 def summarize(rows: list[dict[str, float]], status: str, base: dict[str, Any]) -> dict[str, Any]:
     """summary.json: status, progress, best-val and final metrics, throughput."""
     summary = {**base, "status": status, "epochs_completed": len(rows),
                "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if status == "diverged":
+        summary["diverged_epoch"] = rows[-1]["epoch"]
     if rows:
-        best = max(rows, key=lambda r: (r["val_acc"], -r["epoch"]))  # earliest epoch among ties
         train_time = sum(r["epoch_time_s"] for r in rows)
-        summary.update(
-            final=rows[-1], best_val_acc=best["val_acc"], best_val_epoch=best["epoch"],
-            test_acc_at_best_val=best["test_acc"], final_test_acc=rows[-1]["test_acc"],
-            wall_time_s=train_time, images_per_s=base["train_images"] * len(rows) / train_time,
-        )
+        summary.update(final=rows[-1], final_test_acc=rows[-1]["test_acc"], wall_time_s=train_time,
+                       images_per_s=base["train_images"] * len(rows) / train_time)
+    scored = [r for r in rows if math.isfinite(r["val_acc"])]  # a diverged epoch has no val accuracy
+    if scored:
+        best = max(scored, key=lambda r: (r["val_acc"], -r["epoch"]))  # earliest epoch among ties
+        summary.update(best_val_acc=best["val_acc"], best_val_epoch=best["epoch"],
+                       test_acc_at_best_val=best["test_acc"])
     return summary
+
+
+def rng_states(device: torch.device) -> dict[str, Any]:
+    """The global generators a resumed run must continue from. The data order and augmentation need none:
+    they are drawn from a generator seeded by (seed, epoch); numpy's and Python's are never drawn from."""
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def restore(checkpoint: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any, device: torch.device, path: Path) -> list[dict[str, float]]:
+    """Load model, optimizer (momentum buffers), scheduler (plateau's best and bad epochs) and RNG states;
+    returns the completed epochs' rows. A checkpoint the current code cannot take is refused, not half-loaded."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if device.type == "cuda" and checkpoint["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], device)
+        return checkpoint["metrics"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} does not fit this code's model or optimizer ({type(exc).__name__}); "
+                              f"delete it (or the run directory) to start this run over") from None
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or continue) the training described by `cfg` in `run_dir`; returns the final summary."""
     check_config(cfg)
     record, fingerprint = RunRecord(run_dir), config_hash(cfg)
-    previous = record.read_summary()
-    if previous and previous.get("config_hash") not in (None, fingerprint):
-        raise UserError(f"{run_dir} holds a run of a different config; choose another hydra.run.dir or delete it")
+    previous, checkpoint = record.previous_attempt(fingerprint)
     if previous and previous.get("status") in DONE_STATUSES:
         print(f"{run_dir}: already {previous['status']}, nothing to do")
         return previous
@@ -192,15 +224,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     optimizer = instantiate(cfg.optimizer, model.parameters())
     scheduler = instantiate(cfg.scheduler, optimizer)
     rows: list[dict[str, float]] = []
-    checkpoint = record.load_checkpoint(fingerprint)
     if checkpoint:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        rows = checkpoint["metrics"]
-        print(f"resuming {run_dir} after epoch {checkpoint['epoch']}")
+        rows = restore(checkpoint, model, optimizer, scheduler, device, record.checkpoint_path)
+        print(f"resuming {run_dir} after epoch {len(rows)}")
     record.write_metrics(rows)  # drop any row newer than the checkpoint
+    hydra_files = record.read_hydra_files()
     forward = torch.compile(model) if cfg.trainer.compile else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16")
 
@@ -212,30 +240,31 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "wandb_run_id": (previous or {}).get("wandb_run_id"),
         "started": (previous or {}).get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    status = "running"
+    status = run_status(rows, cfg.trainer.epochs)
     with open_tracker(cfg, run_dir, base["wandb_run_id"]) as tracker, sigterm_flag() as stop:
         base["wandb_run_id"] = tracker.run_id
         record.write_summary(summarize(rows, status, base))
         try:
-            for epoch in range(len(rows) + 1, cfg.trainer.epochs + 1):
+            while status == "running":
+                epoch = len(rows) + 1
                 lr = optimizer.param_groups[0]["lr"]
                 t0 = time.perf_counter()
                 train_loss, train_acc = train_epoch(forward, optimizer, data, cfg, epoch, autocast, stop)
-                val_loss, val_acc = evaluate(forward, data.val_x, data.val_y, data, cfg, autocast)
-                test_loss, test_acc = evaluate(forward, data.test_x, data.test_y, data, cfg, autocast)
-                step_scheduler(scheduler, val_loss)
+                if math.isfinite(train_loss):
+                    val_loss, val_acc = evaluate(forward, data.val_x, data.val_y, data, cfg, autocast)
+                    test_loss, test_acc = evaluate(forward, data.test_x, data.test_y, data, cfg, autocast)
+                    step_scheduler(scheduler, val_loss)
+                else:  # a diverged model's predictions are no measurement
+                    val_loss = val_acc = test_loss = test_acc = math.nan
                 row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
                            epoch_time_s=time.perf_counter() - t0)
                 rows.append(row)
-                diverged = not torch.isfinite(torch.tensor(train_loss))
-                status = "diverged" if diverged else ("finished" if epoch == cfg.trainer.epochs else "running")
-                if diverged:
-                    base["diverged_epoch"] = epoch
+                status = run_status(rows, cfg.trainer.epochs)
                 record.save_checkpoint({
                     "config_hash": fingerprint, "epoch": epoch, "metrics": rows, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state()},
+                    "rng": rng_states(device), "hydra": hydra_files,
                 })
                 record.write_metrics(rows)
                 summary = summarize(rows, status, base)
@@ -244,9 +273,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 print(f"epoch {epoch:3d}/{cfg.trainer.epochs}  lr {lr:.3g}  train loss {train_loss:.4f} "
                       f"acc {train_acc:.3f}  val loss {val_loss:.4f} acc {val_acc:.3f}  "
                       f"test acc {test_acc:.3f}  {row['epoch_time_s']:.1f}s", flush=True)
-                if diverged:
-                    print(f"diverged: non-finite training loss in epoch {epoch}; run stopped", flush=True)
-                    break
+                if status == "diverged":
+                    print(f"diverged: non-finite loss in epoch {epoch}; run stopped, recorded as diverged", flush=True)
         except Interrupted:
             status = "interrupted"
         except BaseException as exc:
@@ -265,10 +293,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns best validation accuracy (for sweepers)."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+        with RunRecord(run_dir).claim():
+            summary = train(cfg, run_dir)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print("error:", " ".join(str(exc).split()), file=sys.stderr, flush=True)  # one line, whatever the cause
         sys.exit(2)
     except Interrupted:
         sys.exit(128 + signal.SIGTERM)
