@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,3 +72,12 @@ def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
     the epoch lines as they come and signals the process at a chosen moment."""
     return subprocess.Popen([sys.executable, "-m", "sgdtricks.train", *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, bufsize=1, env=cli_env(env))
+
+
+def wandb_run_summary(run_dir: Path) -> dict:
+    """The W&B run as W&B itself reads it back from the offline run files."""
+    (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
+    wandb_cli = Path(sys.executable).parent / "wandb"  # the CLI of the wandb this Python imports
+    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--summary", "--json", str(offline_run)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -26,10 +28,10 @@ EPOCHS = 4
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-def args(data: Path, run_dir: Path, *extra: str) -> list[str]:
+def args(data: Path, run_dir: Path, *extra: str, logger: str = "none") -> list[str]:
     return ["data=npz", f"data.path={data}", f"trainer.epochs={EPOCHS}", "model.widths=[8,16,32]",
             "trainer.batch_size=8", "scheduler=plateau", "scheduler.patience=1", "scheduler.threshold=0.5",
-            "logger=none", f"hydra.run.dir={run_dir}", *extra]
+            f"logger={logger}", f"hydra.run.dir={run_dir}", *extra]
 
 
 def metrics(run_dir: Path) -> pd.DataFrame:
@@ -39,6 +41,20 @@ def metrics(run_dir: Path) -> pd.DataFrame:
 
 def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def wandb_epochs(run_dir: Path) -> tuple[set[str], list[int]]:
+    """The run ids and the logged epochs of every W&B run file in `run_dir`, in the order they were written."""
+    ids, epochs = set(), []
+    for offline_run in sorted((run_dir / "wandb").glob("offline-run-*")):
+        records = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json",
+                                  str(offline_run)], capture_output=True, text=True, check=True).stdout
+        for record in map(json.loads, records.splitlines()):
+            if record["type"] == "run":
+                ids.add(record["run"]["run_id"])
+            if record["type"] == "history":
+                epochs.append(record["history"]["item"]["epoch"])
+    return ids, epochs
 
 
 def signal_after_epoch(argv: list[str], epoch: int, sig: signal.Signals) -> tuple[int, str, str]:
@@ -81,7 +97,7 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted_run(reference: Path, 
 
 def test_sigterm_ends_cleanly_with_a_consistent_record_then_resumes(reference: Path, small_npz: Path,
                                                                     tmp_path: Path):
-    rc, out, err = signal_after_epoch(args(small_npz, tmp_path), 1, signal.SIGTERM)
+    rc, out, err = signal_after_epoch(args(small_npz, tmp_path, logger="wandb"), 1, signal.SIGTERM)
     assert rc == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and "interrupted by SIGTERM" in out
     done = metrics(tmp_path)
@@ -90,9 +106,12 @@ def test_sigterm_ends_cleanly_with_a_consistent_record_then_resumes(reference: P
     assert summary(tmp_path)["epochs_completed"] == len(done) == state["epoch"] < EPOCHS
     pd.testing.assert_frame_equal(done, metrics(reference).iloc[:len(done)], check_exact=True)
 
-    result = run_cli(*args(small_npz, tmp_path), env=ONE_THREAD)
+    result = run_cli(*args(small_npz, tmp_path, logger="wandb"), env=ONE_THREAD)
     assert result.returncode == 0, result.stderr
     pd.testing.assert_frame_equal(metrics(tmp_path), metrics(reference), check_exact=True)
+    ids, epochs = wandb_epochs(tmp_path)
+    assert ids == {summary(tmp_path)["wandb_run_id"]}  # one W&B run, continued
+    assert epochs == list(range(1, EPOCHS + 1))  # each epoch logged once, interrupted or not
 
 
 def test_a_different_config_never_reuses_the_directory(reference: Path, small_npz: Path, tmp_path: Path):

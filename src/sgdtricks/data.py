@@ -61,12 +61,12 @@ def _torchvision_arrays(cfg: DictConfig) -> Arrays:
     try:
         train = dataset_cls(str(root), train=True, download=cfg.download)
         test = dataset_cls(str(root), train=False, download=cfg.download)
-    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, refused download,
-        # missing or damaged file (torchvision asserts on a Fashion-MNIST file cut short)
+    except (OSError, RuntimeError, ValueError, AssertionError) as exc:  # no network, refused download, a
+        # missing or damaged file (a Fashion-MNIST file cut short fails a ValueError or assert in torchvision)
         raise DataError(
-            f"could not load {cfg.name} from data.root={root} ({type(exc).__name__}: {exc}); "
-            f"with no internet, put torchvision's {cfg.name} files under {root}, "
-            f"or use data=npz data.path=FILE.npz"
+            f"could not load {cfg.name} from data.root={root} ({type(exc).__name__}{': ' if str(exc) else ''}{exc}); "
+            f"delete a damaged file there to download it again, or with no internet put torchvision's "
+            f"{cfg.name} files under {root}, or use data=npz data.path=FILE.npz"
         ) from None
 
     def to_numpy(ds) -> tuple[np.ndarray, np.ndarray]:
