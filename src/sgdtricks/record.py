@@ -31,10 +31,11 @@ import torch
 
 from sgdtricks.errors import CheckpointError, RecordError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: metrics.csv gained grad_norm, momentum_norm
 CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
-METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s"]
+METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s",
+                  "grad_norm", "momentum_norm"]  # the last two: see diagnostics.py
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 DONE_STATUSES = ("finished", "diverged")  # runs that a re-run of the same command leaves alone
 
