@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,21 @@ DATASETS = Path(os.environ.get("SGDTRICKS_DATASETS", REPO.parent / "shared" / "d
 CIFAR_SUBSET = DATASETS / "cifar10-subset.npz"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _offline_wandb() -> Iterator[None]:
+    """Tests, and the runs they start (module fixtures too), never reach a W&B server nor write W&B files to ~."""
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory(prefix="wandb-home-") as home:
+        for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY"):
+            patch.delenv(var, raising=False)
+        patch.setenv("WANDB_SILENT", "true")
+        for var, folder in (("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config")):
+            patch.setenv(var, str(Path(home) / folder))  # staged artifacts, cache, settings
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _offline_wandb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Tests never reach a W&B server and never share a W&B process between runs."""
-    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WANDB_SILENT", "true")
+def _wandb_teardown() -> Iterator[None]:
+    """Never share a W&B process between tests."""
     yield
     if "wandb" in sys.modules:
         sys.modules["wandb"].teardown()
@@ -74,10 +84,19 @@ def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
                             stderr=subprocess.PIPE, text=True, bufsize=1, env=cli_env(env))
 
 
+def wandb_leet(offline_run: Path, *flags: str) -> str:
+    """`wandb leet inspect FLAGS --json` on an offline run: W&B itself reading back the run files."""
+    wandb_cli = Path(sys.executable).parent / "wandb"  # the CLI of the wandb this Python imports
+    return subprocess.run([str(wandb_cli), "leet", "inspect", *flags, "--json", str(offline_run)],
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+
+
 def wandb_run_summary(run_dir: Path) -> dict:
     """The W&B run as W&B itself reads it back from the offline run files."""
     (offline_run,) = (run_dir / "wandb").glob("offline-run-*")
-    wandb_cli = Path(sys.executable).parent / "wandb"  # the CLI of the wandb this Python imports
-    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--summary", "--json", str(offline_run)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return json.loads(wandb_leet(offline_run, "--summary"))
+
+
+def wandb_records(offline_run: Path) -> list[dict]:
+    """An offline run's records (run, config, history, summary, artifact, ...), one dict per record."""
+    return [json.loads(line) for line in wandb_leet(offline_run).splitlines() if line.strip()]

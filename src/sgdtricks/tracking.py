@@ -1,5 +1,17 @@
 """Weights & Biases for one run: offline by default (no account needed), online when asked.
 
+What a run shows on the dashboard:
+- name: the group (= the study) and what this job overrides, e.g. `decay/step-m0.9-s1` (see `run_name`);
+  group = study, job_type, tags for profile, dataset, model, scheduler and momentum (+ `diverged`);
+- config: the resolved config as flat dotted keys (`optimizer.momentum`, `scheduler.name`, ...): every key
+  filterable, and the same spelling a W&B sweep uses for its parameters, so a sweep's values never clobber a
+  nested group (a sweep parameter `scheduler` next to `scheduler.name`, not instead of it);
+- per epoch, against `epoch`: `train/ val/ test/` loss and acc, `train/grad_norm`, `train/momentum_norm`, `lr`,
+  `epoch_time_s`; summaries `val/acc` max and `train/loss` min; per step, against `global_step`, every
+  `trainer.log_every` steps: `step/train_loss` (that batch's loss) and `step/lr`;
+- summary: summary.json (status, diverged_epoch, best_val_acc, provenance, ...);
+- the final checkpoint as a `model` artifact when `logger.log_checkpoints=true`.
+
 Mode precedence: `logger.mode` in the config, else the WANDB_MODE variable, else offline. wandb.init's
 own arguments override WANDB_* variables, so mode is passed only when configured. When W&B cannot start
 (no API key, server out of reach after WANDB_INIT_TIMEOUT seconds, default 90) the run logs offline, or
@@ -17,7 +29,74 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-EPOCH_PREFIXES = ("train/", "val/", "test/")
+from sgdtricks.record import METRIC_COLUMNS
+
+SPLITS = ("train", "val", "test")
+TRAIN_DIAGNOSTICS = ("grad_norm", "momentum_norm")  # measured on the training steps (diagnostics.py)
+EPOCH_AXIS, STEP_AXIS = "epoch", "global_step"
+SUMMARIES = {"val/acc": "max", "train/loss": "min"}  # W&B summary of these series (default: last value)
+# How the keys of a job's overrides appear in its run name; others appear as `leaf=value`, in their order.
+NAME_PARTS = {"data": "{}", "model": "{}", "scheduler": "{}", "optimizer.lr": "lr{}",
+              "optimizer.momentum": "m{}", "seed": "s{}"}
+NAME_EXCLUDED = ("study", "profile", "logger")  # the group prefix, a tag, where it is logged: not in the name
+
+
+def wandb_key(column: str) -> str:
+    """metrics.csv column -> W&B key: train_loss -> train/loss, grad_norm -> train/grad_norm, lr -> lr."""
+    split, _, name = column.partition("_")
+    if split in SPLITS:
+        return f"{split}/{name}"
+    if column in TRAIN_DIAGNOSTICS:
+        return f"train/{column}"
+    return column
+
+
+EPOCH_KEYS = {column: wandb_key(column) for column in METRIC_COLUMNS}
+
+
+def short_value(value: str) -> str:
+    """How an override's value reads in a name: floats as `:g` (0.0 -> 0, 1e+30), anything else as typed."""
+    try:
+        return value if value.lstrip("-").isdigit() else f"{float(value):g}"
+    except ValueError:
+        return value
+
+
+def run_name(group: str | None, overrides: list[str], cfg: DictConfig) -> str:
+    """`decay/step-m0.9-s1`: the group, then this job's overrides (study keys first, seed last).
+
+    `overrides` are Hydra's `key=value` strings with the run-placement keys already removed. A run without
+    overrides is named by its main settings, e.g. `small_cnn-constant-lr0.05-m0.9-s0`.
+    """
+    pairs = {key.lstrip("+~"): value for key, _, value in (o.partition("=") for o in overrides)}
+    pairs = {key: value for key, value in pairs.items() if key.split(".")[0] not in NAME_EXCLUDED}
+    if not pairs:
+        pairs = {"model": cfg.model.name, "scheduler": cfg.scheduler.name, "optimizer.lr": cfg.optimizer.lr,
+                 "optimizer.momentum": cfg.optimizer.momentum, "seed": cfg.seed}
+    pairs = {key: short_value(str(value)) for key, value in pairs.items()}
+    known = [NAME_PARTS[k].format(pairs[k]) for k in NAME_PARTS if k in pairs and k != "seed"]
+    other = [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in pairs.items() if k not in NAME_PARTS]
+    seed = [NAME_PARTS["seed"].format(pairs["seed"])] if "seed" in pairs else []
+    name = "-".join(known + other + seed)
+    return f"{group}/{name}" if group else name
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """Profile, dataset, model, scheduler and momentum (`m0.9`), then the config's own `logger.tags`."""
+    tags = [cfg.get("profile"), cfg.data.name, cfg.model.name, cfg.scheduler.name,
+            f"m{cfg.optimizer.momentum:g}", *cfg.logger.tags]
+    return [str(tag) for tag in dict.fromkeys(tags) if tag is not None]
+
+
+def job_overrides() -> list[str]:
+    """This Hydra job's overrides minus those that only place the run (the keys its directory name skips)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    hydra_cfg = HydraConfig.get()
+    excluded = set(hydra_cfg.job.config.override_dirname.exclude_keys)
+    return [o for o in hydra_cfg.overrides.task if o.partition("=")[0].lstrip("+~") not in excluded]
 
 
 class NullTracker:
@@ -25,38 +104,60 @@ class NullTracker:
 
     run_id: str | None = None
 
+    def log_step(self, step: int, loss: float, lr: float) -> None:
+        pass
+
     def log_epoch(self, row: dict[str, float]) -> None:
         pass
 
     def set_summary(self, summary: dict[str, Any]) -> None:
+        pass
+
+    def log_checkpoint(self, path: Path, summary: dict[str, Any]) -> None:
         pass
 
 
 class WandbTracker:
-    """Per-epoch metrics under train/ val/ test/ and lr, with `epoch` as their x axis."""
+    """Per-epoch series against `epoch`, per-step series against `global_step`, summary, tags, checkpoint."""
 
-    def __init__(self, run: Any):
+    def __init__(self, run: Any, log_checkpoints: bool = False):
         self.run = run
         self.run_id = run.id
-        run.define_metric("epoch")
-        for prefix in EPOCH_PREFIXES:
-            run.define_metric(f"{prefix}*", step_metric="epoch")
-        run.define_metric("lr", step_metric="epoch")
+        self.log_checkpoints = log_checkpoints
+        run.define_metric(EPOCH_AXIS)
+        for key in EPOCH_KEYS.values():
+            if key != EPOCH_AXIS:
+                run.define_metric(key, step_metric=EPOCH_AXIS, summary=SUMMARIES.get(key))
+        run.define_metric(STEP_AXIS)
+        run.define_metric("step/*", step_metric=STEP_AXIS)
+
+    def log_step(self, step: int, loss: float, lr: float) -> None:
+        """One point of the per-step curves; called only where the loop already syncs with the device."""
+        self.run.log({STEP_AXIS: step, "step/train_loss": loss, "step/lr": lr})
 
     def log_epoch(self, row: dict[str, float]) -> None:
-        metrics = {"epoch": row["epoch"], "lr": row["lr"], "epoch_time_s": row["epoch_time_s"]}
-        for column, value in row.items():
-            split, _, name = column.partition("_")
-            if split in ("train", "val", "test"):
-                metrics[f"{split}/{name}"] = value
-        self.run.log(metrics)
+        self.run.log({key: row[column] for column, key in EPOCH_KEYS.items() if column in row})
 
     def set_summary(self, summary: dict[str, Any]) -> None:
-        for key in ("status", "epochs_completed", "best_val_acc", "test_acc_at_best_val", "final_test_acc",
-                    "wall_time_s", "images_per_s", "diverged_epoch"):
-            self.run.summary[key] = summary.get(key)
-        if summary["status"] == "diverged" and "diverged" not in self.run.tags:
+        """summary.json into the W&B summary (its `final` row is the history's last point); tag divergence."""
+        self.run.summary.update({k: v for k, v in summary.items() if k != "final"})
+        if summary.get("status") == "diverged" and "diverged" not in self.run.tags:
             self.run.tags = (*self.run.tags, "diverged")
+
+    def log_checkpoint(self, path: Path, summary: dict[str, Any]) -> None:
+        """The run's last checkpoint as a `model` artifact (logger.log_checkpoints=true), once per run end."""
+        if not self.log_checkpoints or not path.is_file():
+            return
+        import wandb
+
+        epochs = summary.get("epochs_completed")
+        artifact = wandb.Artifact(f"model-{self.run_id}", type="model", metadata={
+            k: summary.get(k) for k in ("status", "epochs_completed", "best_val_acc", "config_hash")})
+        artifact.add_file(str(path), name=path.name)
+        self.run.log_artifact(artifact, aliases=["latest", f"epoch-{epochs}"])
+
+
+Tracker = NullTracker | WandbTracker
 
 
 def wandb_mode(configured: str | None) -> str | None:
@@ -86,7 +187,7 @@ def start_run(wandb: Any, **init: Any) -> Any | None:
 
 
 @contextmanager
-def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Iterator[NullTracker | WandbTracker]:
+def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Iterator[Tracker]:
     """One W&B run per training job, closed when the job ends (so multirun jobs never merge)."""
     log_cfg = cfg.logger
     if log_cfg.name == "none":
@@ -94,15 +195,17 @@ def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Itera
         return
     import wandb
 
+    from sgdtricks.reports.collect import flatten
+
     run = start_run(
         wandb,
         project=log_cfg.project,
         entity=log_cfg.entity,
         group=log_cfg.group,
         job_type=log_cfg.job_type,
-        name=log_cfg.run_name,
-        tags=list(log_cfg.tags),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        name=log_cfg.run_name or run_name(log_cfg.group, job_overrides(), cfg),
+        tags=run_tags(cfg),
+        config=flatten(OmegaConf.to_container(cfg, resolve=True)),
         dir=str(run_dir),
         mode=wandb_mode(log_cfg.mode),
         id=resume_id,
@@ -113,4 +216,4 @@ def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Itera
         yield NullTracker()
         return
     with run:
-        yield WandbTracker(run)
+        yield WandbTracker(run, log_checkpoints=log_cfg.get("log_checkpoints", False))

@@ -28,12 +28,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from sgdtricks import augment, provenance
+from sgdtricks import augment, diagnostics, provenance
 from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
 from sgdtricks.errors import CheckpointError, UserError
-from sgdtricks.record import DONE_STATUSES, RunRecord
-from sgdtricks.tracking import open_tracker
+from sgdtricks.record import DONE_STATUSES, RECORD_VERSION, RunRecord
+from sgdtricks.tracking import Tracker, open_tracker
 
 
 class Interrupted(Exception):
@@ -112,7 +112,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dev
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: DeviceData, cfg: DictConfig,
-                epoch: int, autocast: contextlib.AbstractContextManager, stop: dict[str, bool]) -> tuple[float, float]:
+                epoch: int, autocast: contextlib.AbstractContextManager, stop: dict[str, bool],
+                tracker: Tracker) -> tuple[float, float]:
     """One pass over the training split in a fresh random order, each image its own crop and flip.
 
     The order and augmentation of epoch e depend only on (seed, e), so a resumed run sees the same data.
@@ -151,6 +152,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
             mean_loss = loss_sum.item() / seen
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / seen:.3f}",
                             lr=f"{optimizer.param_groups[0]['lr']:.2g}")
+            tracker.log_step((epoch - 1) * len(bar) + step + 1, loss.item(), optimizer.param_groups[0]["lr"])
             if not math.isfinite(mean_loss):  # diverged: stop within log_every steps, without a sync per step
                 break
         if stop["stop"]:
@@ -223,6 +225,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     model = build_model(cfg.model, data).to(device, memory_format=torch.channels_last)
     optimizer = instantiate(cfg.optimizer, model.parameters())
     scheduler = instantiate(cfg.scheduler, optimizer)
+    norms = diagnostics.GradientNorms(optimizer)
     rows: list[dict[str, float]] = []
     if checkpoint:
         rows = restore(checkpoint, model, optimizer, scheduler, device, record.checkpoint_path)
@@ -233,7 +236,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16")
 
     base = {
-        "record_version": 1, "config_hash": fingerprint, "epochs": cfg.trainer.epochs, "seed": cfg.seed,
+        "record_version": RECORD_VERSION, "config_hash": fingerprint, "epochs": cfg.trainer.epochs, "seed": cfg.seed,
         "device": str(device), "device_name": provenance.device_name(device), "versions": provenance.versions(),
         "git_commit": provenance.git_commit(), "train_images": len(data.train_x),
         "val_images": len(data.val_x), "test_images": len(data.test_x),
@@ -249,7 +252,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 epoch = len(rows) + 1
                 lr = optimizer.param_groups[0]["lr"]
                 t0 = time.perf_counter()
-                train_loss, train_acc = train_epoch(forward, optimizer, data, cfg, epoch, autocast, stop)
+                train_loss, train_acc = train_epoch(forward, optimizer, data, cfg, epoch, autocast, stop, tracker)
                 if math.isfinite(train_loss):
                     val_loss, val_acc = evaluate(forward, data.val_x, data.val_y, data, cfg, autocast)
                     test_loss, test_acc = evaluate(forward, data.test_x, data.test_y, data, cfg, autocast)
@@ -258,7 +261,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     val_loss = val_acc = test_loss = test_acc = math.nan
                 row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
-                           epoch_time_s=time.perf_counter() - t0)
+                           epoch_time_s=time.perf_counter() - t0, **norms.epoch_end())
                 rows.append(row)
                 status = run_status(rows, cfg.trainer.epochs)
                 record.save_checkpoint({
@@ -283,6 +286,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary = summarize(rows, status, base)
         record.write_summary(summary)
         tracker.set_summary(summary)
+        tracker.log_checkpoint(record.checkpoint_path, summary)
     if status == "interrupted":
         print(f"interrupted by SIGTERM after epoch {len(rows)}; the same command resumes it: {run_dir}", flush=True)
         raise Interrupted
