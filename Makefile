@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train quadratic clean
+.PHONY: help install test train quadratic sweep wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ train: install ## one training run; Hydra overrides in ARGS="data=npz data.path=
 
 quadratic: install ## momentum on a quadratic, theory beside measurement: figures, tables, CSV (seconds, CPU)
 	$(PY) -m sgdtricks.quadratic --out reports/quadratic
+
+sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and print the `wandb agent` command
+	@$(PY) -m sgdtricks.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)
+
+wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
+	@$(PY) -m sgdtricks.wandb_cli sync runs
 
 clean: ## remove runs, W&B files and caches (keeps .venv, data/ and reports/)
 	rm -rf runs multirun outputs wandb .pytest_cache
