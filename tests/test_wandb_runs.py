@@ -85,8 +85,8 @@ def multirun(small_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """A 4-job multirun (momentum x lr; one lr diverges) with W&B offline; run dir -> its W&B run."""
     sweep_dir = tmp_path_factory.mktemp("multirun")
     result = run_cli(
-        "-m", "data=npz", f"data.path={small_npz}", "model.widths=[8,16,32]", f"trainer.epochs={EPOCHS}",
-        f"trainer.log_every={LOG_EVERY}", "trainer.device=cpu", "logger.group=wbtest", "logger.log_checkpoints=true",
+        "-m", "data=npz", f"data.path={small_npz}", "data.train_subset=512", "model.widths=[8,16,32]",
+        f"trainer.epochs={EPOCHS}", f"trainer.log_every={LOG_EVERY}", "trainer.device=cpu", "logger.group=wbtest", "logger.log_checkpoints=true",
         f"optimizer.momentum={','.join(map(str, MOMENTA))}", f"optimizer.lr={','.join(map(str, LRS))}",
         f"hydra.sweep.dir={sweep_dir}",
     )

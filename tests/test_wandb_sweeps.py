@@ -49,7 +49,8 @@ def test_a_sweep_job_runs_as_the_agent_starts_it(small_npz: Path, tmp_path: Path
     macros = {"${env}": ["/usr/bin/env"], "${interpreter}": [sys.executable],
               "${args_no_hyphens}": create_sweep_command_args({"args": params})["args_no_hyphens"]}
     command = [part for token in sweep["command"] for part in macros.get(token, [token])]
-    command += ["data=npz", f"data.path={small_npz}", "model.widths=[8,16,32]", "trainer.epochs=1"]
+    command += ["data=npz", f"data.path={small_npz}", "data.train_subset=256", "model.widths=[8,16,32]",
+                "trainer.epochs=1"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "WANDB_RUN_ID": "sweeprun1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
