@@ -19,6 +19,7 @@ from conftest import run_cli, wandb_records
 from omegaconf import OmegaConf
 
 from sgdtricks import diagnostics
+from sgdtricks.optim import HeavyBall
 from sgdtricks.reports.collect import flatten, runs_from_records
 from sgdtricks.reports.wandb_source import runs_from_wandb
 from sgdtricks.tracking import EPOCH_KEYS, run_name
@@ -185,12 +186,13 @@ def test_run_name_from_what_varies() -> None:
     assert run_name(None, [], cfg) == "small_cnn-constant-lr0.05-m0.9-s0"
 
 
+@pytest.mark.parametrize("optimizer_cls", [torch.optim.SGD, HeavyBall])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_gradient_and_momentum_norms(momentum: float) -> None:
+def test_gradient_and_momentum_norms(optimizer_cls: type, momentum: float) -> None:
     """Against an independent heavy-ball recurrence over the recorded gradients."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
+    optimizer = optimizer_cls(model.parameters(), lr=0.1, momentum=momentum)
     norms = diagnostics.GradientNorms(optimizer)
     grad_norms, z = [], None
     for _ in range(5):

@@ -5,7 +5,8 @@
 
 With gradients that agree from step to step z approaches g / (1 - beta) (10x at beta = 0.9); with uncorrelated
 ones only g / sqrt(1 - beta^2) (2.3x): momentum_norm / grad_norm shows how much of the direction persists.
-For beta = 0 torch keeps no buffer: the step direction is the gradient, so the last gradient is reported.
+For beta = 0 torch.optim.SGD keeps no buffer: the step direction is the gradient, so the last gradient is
+reported (HeavyBall keeps z, which then equals it).
 
 The gradient norm is taken by an optimizer step pre-hook and summed on the device: no host sync per step,
 one `.item()` per epoch.
@@ -15,17 +16,19 @@ from __future__ import annotations
 
 import torch
 
+# Where the momentum buffer lives: torch.optim.SGD's state key, and sgdtricks.optim.HeavyBall's.
+BUFFER_KEYS = ("momentum_buffer", "z")
+
 
 def momentum_norm(optimizer: torch.optim.Optimizer) -> float:
     """||z||_2 over all parameters: the momentum buffer where torch keeps one, else the last gradient."""
     directions = []
     for group in optimizer.param_groups:
         for p in group["params"]:
-            buffer = optimizer.state.get(p, {}).get("momentum_buffer")
-            if buffer is not None:
-                directions.append(buffer)
-            elif p.grad is not None:
-                directions.append(p.grad)
+            state = optimizer.state.get(p, {})
+            z = next((state[k] for k in BUFFER_KEYS if state.get(k) is not None), p.grad)
+            if z is not None:
+                directions.append(z)
     return torch.nn.utils.get_total_norm(directions).item() if directions else float("nan")
 
 
