@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from conftest import compose_config, run_cli, start_cli
+from conftest import compose_config, run_cli, start_cli, wandb_records
 
 from sgdtricks.errors import CheckpointError, RecordError
 from sgdtricks.record import RunRecord, atomic_write
@@ -47,12 +45,10 @@ def wandb_epochs(run_dir: Path) -> tuple[set[str], list[int]]:
     """The run ids and the logged epochs of every W&B run file in `run_dir`, in the order they were written."""
     ids, epochs = set(), []
     for offline_run in sorted((run_dir / "wandb").glob("offline-run-*")):
-        records = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json",
-                                  str(offline_run)], capture_output=True, text=True, check=True).stdout
-        for record in map(json.loads, records.splitlines()):
+        for record in wandb_records(offline_run):
             if record["type"] == "run":
                 ids.add(record["run"]["run_id"])
-            if record["type"] == "history":
+            if record["type"] == "history" and "epoch" in record["history"]["item"]:  # not the per-step rows
                 epochs.append(record["history"]["item"]["epoch"])
     return ids, epochs
 

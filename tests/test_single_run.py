@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import compose_config, run_cli
+from conftest import compose_config, run_cli, wandb_records
 from sgdtricks.record import METRIC_COLUMNS
 from sgdtricks.tracking import EPOCH_KEYS
 from sgdtricks.train import train
@@ -21,11 +20,8 @@ TINY = ["model.widths=[8,16,32]", "logger=none"]
 def wandb_history(run_dir: Path) -> list[dict]:
     """Per-epoch rows of the run's offline W&B log, read back with `wandb leet inspect --json`."""
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    wandb_cli = Path(sys.executable).with_name("wandb")
-    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--json", str(offline)], capture_output=True,
-                         text=True, check=True, timeout=120).stdout
-    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return [r["history"]["item"] for r in records if r["type"] == "history" and "epoch" in r["history"]["item"]]
+    rows = [r["history"]["item"] for r in wandb_records(offline) if r["type"] == "history"]
+    return [row for row in rows if "epoch" in row]  # not the per-step rows
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.record import DONE_STATUSES, RECORD_VERSION, RunRecord
-from sgdtricks.tracking import Tracker, open_tracker
+from sgdtricks.tracking import NullTracker, Tracker, open_tracker
 
 
 class Interrupted(Exception):
@@ -113,11 +113,12 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dev
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: DeviceData, cfg: DictConfig,
                 epoch: int, autocast: contextlib.AbstractContextManager, stop: dict[str, bool],
-                tracker: Tracker) -> tuple[float, float]:
+                tracker: Tracker = NullTracker()) -> tuple[float, float]:
     """One pass over the training split in a fresh random order, each image its own crop and flip.
 
     The order and augmentation of epoch e depend only on (seed, e), so a resumed run sees the same data.
     Returns mean loss and accuracy; the loss is non-finite when any step's was (the epoch then stops early).
+    Every `trainer.log_every` steps, where the loop syncs anyway, `tracker` gets that step's loss and lr.
     """
     model.train()
     device = data.train_x.device
