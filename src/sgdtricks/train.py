@@ -33,7 +33,10 @@ from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.record import DONE_STATUSES, RunRecord
+from sgdtricks.resolvers import register_resolvers
 from sgdtricks.tracking import open_tracker
+
+register_resolvers()  # before Hydra composes: the study configs use ${effective_lr:...}
 
 
 class Interrupted(Exception):
