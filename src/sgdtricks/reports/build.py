@@ -36,7 +36,7 @@ def load_runs(source: str, runs_root: Path, project: str, entity: str | None) ->
     if source == "wandb":
         from sgdtricks.reports.wandb_source import runs_from_wandb  # needs the W&B API only for this source
 
-        return runs_from_wandb(project, entity)
+        return runs_from_wandb(project, entity), []  # it keeps finished and diverged runs only
     raise UserError(f"SOURCE={source} is not a source of runs; use SOURCE=local or SOURCE=wandb")
 
 
