@@ -10,12 +10,15 @@ import shutil
 import statistics
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import yaml
 
 from sgdtricks import reproduce
 from sgdtricks.reports.__main__ import main as reports_main
+from sgdtricks.reports.figures import curves, palette
+from sgdtricks.reports.stats import t_975
 
 TINY = ["model.widths=[8,16,32]", "trainer.epochs=2", "logger=none"]
 # Two cells per study (2 seeds each, the cpu profile's): lr 1e30 diverges; momentum 0 vs 0.9; constant vs step.
@@ -122,6 +125,17 @@ def test_a_diverged_run_is_counted_not_dropped(built: Path, study_runs: Path) ->
     assert json.loads((built / "data" / "base_lr.json").read_text())["chosen_by_validation"] == 0.05
 
 
+def test_a_diverged_run_gets_an_x_where_its_curve_ends(built: Path) -> None:
+    frame = pd.read_csv(built / "data" / "runs.csv").query("study == 'lr_tuning'")
+    frame = frame.assign(label=frame["optimizer.lr"].map(str))
+    fig, ax = plt.subplots()
+    curves(ax, frame, "train_loss", palette(sorted(set(frame["label"]))))
+    marks = [line for line in ax.lines if line.get_marker() == "x"]
+    plt.close(fig)
+    assert len(marks) == 2  # lr 1e30, both seeds: non-finite loss in epoch 1, so the x stands at epoch 1
+    assert all(list(m.get_xdata()) == [1] for m in marks)
+
+
 def test_broken_runs_are_listed_and_skipped(study_runs: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(study_runs, runs)
@@ -149,3 +163,10 @@ def test_no_runs_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "make reproduce" in err and "make study STUDY=lr_tuning" in err
     assert not (tmp_path / "reports").exists()
+
+
+def test_t_quantiles() -> None:
+    assert t_975(1) == pytest.approx(math.tan(0.475 * math.pi), abs=1e-3)  # 1 df: the Cauchy distribution
+    assert t_975(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025), abs=1e-3)  # 2 df: closed form
+    for df, published in ((31, 2.0395), (40, 2.0211), (60, 2.0003), (120, 1.9799)):  # beyond the table
+        assert t_975(df) == pytest.approx(published, abs=2e-4)

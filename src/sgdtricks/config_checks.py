@@ -49,7 +49,7 @@ def check_config(cfg: DictConfig) -> None:
     for key, (ok, must_be) in RULES.items():
         try:
             value = OmegaConf.select(cfg, key, default="<absent>")
-        except (MissingMandatoryValue, InterpolationToMissingValueError) as exc:  # e.g. optimizer.lr: ${base_lr} with base_lr: ??? (profile=cpu)
+        except (MissingMandatoryValue, InterpolationToMissingValueError) as exc:  # lr: ${base_lr}, base_lr: ???
             missing = str(exc).splitlines()[0].rsplit(": ", 1)[-1]
             raise ConfigError(f"{key} needs {missing}, which is not set; pass {missing}=VALUE") from None
         group = key.split(".")[0]

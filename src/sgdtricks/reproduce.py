@@ -76,6 +76,9 @@ def measured_base_lr(lr_tuning_dir: Path) -> float:
         raise UserError(f"this profile takes its base lr from its lr_tuning runs and {lr_tuning_dir} holds none "
                         f"finished: run `make study STUDY=lr_tuning` first, or pass base_lr=VALUE")
     lr, evidence = choose_base_lr(run_summaries(frame))
+    if lr is None:
+        raise UserError(f"every lr of the lr_tuning runs in {lr_tuning_dir} diverged, so none can be the base lr: "
+                        f"widen its grid downwards (conf/study/lr_tuning.yaml) or pass base_lr=VALUE")
     best = evidence[evidence["chosen"]].iloc[0]
     print(f"base lr {lr:g}: the best mean validation accuracy of lr_tuning ({100 * best['best_val_acc_mean']:.1f}%, "
           f"{best['seeds']} seeds); passed to this study as base_lr={lr!r}")

@@ -55,7 +55,7 @@ def base_lr_text(fixed: float | None, used: list[float]) -> str:
     lrs = ", ".join(f"{v:g}" for v in used) or "no momentum or decay runs yet"
     if fixed is None:
         return f"{lrs}: measured, the best-validation lr of this profile's lr_tuning runs (data/base_lr.json)"
-    return f"{lrs}: the profile's base_lr (the lecture's 0.05 is {'' if 0.05 in used else 'not '}used)"
+    return f"{lrs}: the profile's base_lr" + (", the lecture's" if used == [0.05] else "")
 
 
 def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, out: Path) -> Path:

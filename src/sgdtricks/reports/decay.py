@@ -26,7 +26,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     frame = frame.assign(label=frame["scheduler.name"])
     colors = palette(schedulers)
     note = seeds_note(frame, CELL)
-    sec = Section("decay", "Learning-rate decay", (
+    sec = Section("Learning-rate decay", (
         f"From lr {base_lr:g}: the lecture's two schemes, ReduceLROnPlateau on the validation loss and StepLR, "
         f"against a constant lr, with momentum 0 and 0.9; cosine annealing as a modern reference."))
 

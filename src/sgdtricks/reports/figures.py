@@ -50,7 +50,8 @@ def curves(ax: plt.Axes, frame: pd.DataFrame, y: str, colors: dict[str, tuple], 
     sns.lineplot(finite, x="epoch", y=y, hue="label", hue_order=list(colors), palette=colors, style="label",
                  style_order=list(colors), dashes=dashes(colors), errorbar=t_band, ax=ax, legend=False)
     top = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
-    for label, run in frame.loc[frame["status"] == "diverged", ["label", "run"]].drop_duplicates().itertuples(index=False):
+    diverged = frame.loc[frame["status"] == "diverged", ["label", "run"]].drop_duplicates()
+    for label, run in diverged.itertuples(index=False):
         kept = finite[finite["run"] == run].sort_values("epoch")
         x, value, transform = (kept["epoch"].iloc[-1], kept[y].iloc[-1], ax.transData) if len(kept) else (1, 0.97, top)
         ax.plot(x, value, marker="x", markersize=9, markeredgewidth=2, color=colors[label], linestyle="none",

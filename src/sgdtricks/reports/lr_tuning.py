@@ -47,7 +47,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
     cells = cell_table(runs, ["optimizer.lr"])
     chosen, evidence = choose_base_lr(runs)
     base_lr = fixed_base_lr if fixed_base_lr is not None else chosen
-    sec = Section("lr_tuning", "Learning-rate tuning", (
+    sec = Section("Learning-rate tuning", (
         f"Constant lr with momentum 0.9 on a log grid from {lrs[0]:g} to {lrs[-1]:g}: the lecture's picture of a "
         f"learning rate too small, right, and too large."))
 
@@ -70,20 +70,28 @@ def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
     data.mkdir(parents=True, exist_ok=True)
     (data / "base_lr.json").write_text(json.dumps(record, indent=2) + "\n")
 
-    best = cells.set_index("optimizer.lr").loc[chosen]
-    interior = lrs[0] < chosen < lrs[-1]
-    diverged = cells[cells["diverged"] > 0]["optimizer.lr"].tolist()
-    sec.findings.append(
-        f"Validation accuracy peaks at lr {chosen:g} (best val acc {100 * best['best_val_acc_mean']:.1f}%, "
-        f"{int(best['seeds'])} seeds): " + (
-            "smaller and larger rates both do worse, the lecture's picture." if interior else
-            "the edge of the grid, so the best rate may lie beyond it (against the lecture's picture of an "
-            "interior optimum on this grid).")
-        + (f" Runs diverged at lr {', '.join(f'{lr:g}' for lr in diverged)}." if diverged else " No run diverged."))
-    if fixed_base_lr is None:
-        sec.findings.append(f"This profile measures its base lr: {chosen:g}, chosen from these runs by validation "
-                            f"accuracy (data/base_lr.json), is the lr of the momentum and decay studies.")
-    elif not math.isclose(chosen, fixed_base_lr):
-        sec.findings.append(f"This profile keeps the lecture's lr {fixed_base_lr:g} for the momentum and decay "
-                            f"studies; validation accuracy here prefers {chosen:g}.")
+    sec.findings += findings(cells, chosen, fixed_base_lr)
     return sec
+
+
+def findings(cells: pd.DataFrame, chosen: float | None, fixed_base_lr: float | None) -> list[str]:
+    """Where validation accuracy peaks, against the lecture's picture; which runs diverged; the base lr."""
+    lrs = cells["optimizer.lr"].tolist()
+    diverged = cells.loc[cells["diverged"] > 0, "optimizer.lr"]
+    diverged_text = (f"Runs diverged at lr {', '.join(f'{lr:g}' for lr in diverged)}." if len(diverged)
+                     else "No run diverged.")
+    if chosen is None:
+        return [f"Every lr diverged: this grid holds no usable rate. {diverged_text}"]
+    best = cells.set_index("optimizer.lr").loc[chosen]
+    out = [f"Validation accuracy peaks at lr {chosen:g} (best val acc {100 * best['best_val_acc_mean']:.1f}%, "
+           f"{int(best['seeds'])} seeds): " + (
+               "smaller and larger rates both do worse, the lecture's picture. " if lrs[0] < chosen < lrs[-1] else
+               "at the edge of the grid, so the best rate may lie beyond it; the lecture's picture of a rate too "
+               "small and one too large around it is not complete here. ") + diverged_text]
+    if fixed_base_lr is None:
+        out.append(f"This profile measures its base lr: {chosen:g}, chosen from these runs by validation accuracy "
+                   f"(data/base_lr.json), is the lr of the momentum and decay studies.")
+    elif not math.isclose(chosen, fixed_base_lr):
+        out.append(f"This profile keeps the lecture's lr {fixed_base_lr:g} for the momentum and decay studies; "
+                   f"validation accuracy here prefers {chosen:g}.")
+    return out

@@ -27,18 +27,21 @@ def label(momentum: float, lr: float, base_lr: float) -> str:
 def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     base_lr = float(frame["base_lr"].iloc[0])
     control_lr = effective_lr(base_lr, CONTROL_BETA)
-    frame = frame.assign(label=[label(m, lr, base_lr) for m, lr in zip(frame["optimizer.momentum"], frame["optimizer.lr"])])
+    frame = frame.assign(label=[label(m, lr, base_lr) for m, lr in
+                                zip(frame["optimizer.momentum"], frame["optimizer.lr"])])
     runs = run_summaries(frame, target)
     beta = {b: label(b, base_lr, base_lr) for b in SWEEP}
     control = label(0.0, control_lr, base_lr)
     note = seeds_note(frame)
-    sec = Section("momentum", "Momentum", (
+    sec = Section("Momentum", (
         f"Heavy-ball momentum β against none (β = 0) at one constant lr, the base lr {base_lr:g}; and the "
         f"effective-step control: β = 0 at lr {control_lr:g} = {base_lr:g}/(1−{CONTROL_BETA:g}), the step heavy "
         f"ball with β = {CONTROL_BETA:g} takes under a steady gradient."))
 
     def figure(name: str, labels: list[str], caption: str) -> None:
         present = [lab for lab in labels if lab in set(frame["label"])]
+        if not present:
+            return
         fig = curve_figure(frame[frame["label"].isin(present)], ["train_loss", "test_acc"], palette(present),
                            f"momentum at lr {base_lr:g}: {note}", "")
         save_figure(fig, figures, name)
@@ -52,9 +55,10 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
 
     sec.tables.append(cell_results(
         runs, CELL, [*beta.values(), control], "arm", target, "momentum",
-        f"Momentum study: per arm, mean ± std over seeds; a diverged run counts in 'diverged' and not in the means."))
-    comparisons = [Comparison(f"β = {b:g} − β = 0", {"optimizer.momentum": b, "optimizer.lr": base_lr},
-                              {"optimizer.momentum": 0.0, "optimizer.lr": base_lr}) for b in SWEEP[1:]]
+        "Momentum study: per arm, mean ± std over seeds; a diverged run counts in 'diverged' and not in the means."))
+    plain = {"optimizer.momentum": 0.0, "optimizer.lr": base_lr}
+    comparisons = [Comparison(f"β = {b:g} − β = 0", {"optimizer.momentum": b, "optimizer.lr": base_lr}, plain)
+                   for b in SWEEP[1:]]
     comparisons.append(Comparison(f"β = {CONTROL_BETA:g} − (β = 0 at lr {control_lr:g})",
                                   {"optimizer.momentum": CONTROL_BETA, "optimizer.lr": base_lr},
                                   {"optimizer.momentum": 0.0, "optimizer.lr": control_lr}))
@@ -62,7 +66,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
                                "Momentum study: differences paired by seed, with 95% Student-t intervals.")
     sec.tables.append(table)
 
-    main, ctrl = found[comparisons[1].name], found[comparisons[-1].name]
+    main, ctrl = found[f"β = {CONTROL_BETA:g} − β = 0"], found[comparisons[-1].name]
     step_answer = {1: "yes: momentum did better than the larger step alone",
                    -1: "no: the larger step alone did better", 0: "not here: the two are within seed noise",
                    None: "too few seeds to tell"}[sign(ctrl["final_test_acc"])]

@@ -16,7 +16,6 @@ from sgdtricks.reports.tables import Table, interval, mean_std
 class Section:
     """One study on the results page: figures (name, one sentence), tables, and findings in words."""
 
-    study: str
     title: str
     intro: str
     figures: list[tuple[str, str]] = field(default_factory=list)
@@ -40,19 +39,21 @@ def cell_results(runs: pd.DataFrame, cell: list[str], order: list[str], label_ti
     numbers = numbers.set_index("label").loc[[o for o in order if o in set(numbers["label"])]].reset_index()
     reached = numbers["epochs_to_target_n"]
     finished = numbers["runs"] - numbers["diverged"]
+
+    def spread(metric: str, **fmt: float) -> list[str]:
+        return [mean_std(m, s, **fmt) for m, s in zip(numbers[f"{metric}_mean"], numbers[f"{metric}_std"])]
+
     display = pd.DataFrame({
         label_title: numbers["label"],
         "seeds": numbers["seeds"],
         "diverged": numbers["diverged"],
-        "final test acc (%)": [mean_std(m, s) for m, s in zip(numbers["final_test_acc_mean"], numbers["final_test_acc_std"])],
-        "best val acc (%)": [mean_std(m, s) for m, s in zip(numbers["best_val_acc_mean"], numbers["best_val_acc_std"])],
-        "test acc at best val (%)": [mean_std(m, s) for m, s in
-                                     zip(numbers["test_acc_at_best_val_mean"], numbers["test_acc_at_best_val_std"])],
+        "final test acc (%)": spread("final_test_acc"),
+        "best val acc (%)": spread("best_val_acc"),
+        "test acc at best val (%)": spread("test_acc_at_best_val"),
         f"epochs to {100 * target:.0f}% val acc": [
             "—" if r == 0 else f"{m:.1f}" + ("" if r == f else f" ({r} of {f})")
             for m, r, f in zip(numbers["epochs_to_target_mean"], reached, finished)],
-        "final train loss": [mean_std(m, s, scale=1, digits=3) for m, s in
-                             zip(numbers["final_train_loss_mean"], numbers["final_train_loss_std"])],
+        "final train loss": spread("final_train_loss", scale=1, digits=3),
         "wall time / run (s)": [f"{m:.0f}" for m in numbers["wall_time_s_mean"]],
     })
     return Table(name, caption, numbers, display)

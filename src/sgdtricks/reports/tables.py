@@ -23,10 +23,6 @@ class Table:
     display: pd.DataFrame
 
 
-def pct(value: float, digits: int = 1) -> str:
-    return "—" if not math.isfinite(value) else f"{100 * value:.{digits}f}"
-
-
 def mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
     """'45.3 ± 1.2' (std over seeds); '45.3' with one seed; '—' with none."""
     if not math.isfinite(mean):
