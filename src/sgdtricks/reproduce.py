@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from sgdtricks import studies
 from sgdtricks.data import load_data
@@ -61,9 +62,14 @@ def exclusive(runs: Path) -> Iterator[None]:
         yield
 
 
-def check_data(profile: str, data_overrides: list[str]) -> None:
-    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first."""
-    cfg = studies.compose_config(f"profile={profile}", *data_overrides)
+def check_data(profile: str, overrides: list[str]) -> None:
+    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first.
+
+    `overrides` as the jobs get them; sweeps (seed=0,1) and hydra/ ones do not change the data and are left out.
+    """
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    single = [o.input_line for o in parsed if not (o.is_sweep_override() or o.is_hydra_override())]
+    cfg = studies.compose_config(f"profile={profile}", *single)
     data = load_data(cfg.data, torch.device("cpu"))
     source = cfg.data.get("path") or f"{cfg.data.name} in {cfg.data.root}"
     print(f"data: {source}: {len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test images")
@@ -81,7 +87,7 @@ def measured_base_lr(lr_tuning_dir: Path) -> float:
                         f"widen its grid downwards (conf/study/lr_tuning.yaml) or pass base_lr=VALUE")
     best = evidence[evidence["chosen"]].iloc[0]
     print(f"base lr {lr:g}: the best mean validation accuracy of lr_tuning ({100 * best['best_val_acc_mean']:.1f}%, "
-          f"{best['seeds']} seeds); passed to this study as base_lr={lr!r}")
+          f"seeds: {best['seeds']}); passed to the studies at the base lr as base_lr={lr!r}")
     return lr
 
 
@@ -128,19 +134,21 @@ def reproduce(args: argparse.Namespace) -> int:
     chosen = [studies.check_name("study", s) for s in args.studies.split(",")]
     if args.jobs < 1:
         raise UserError(f"JOBS={args.jobs} is invalid: it must be an integer >= 1")
-    data = [f"data={args.data}"] * bool(args.data) + [f"data.path={args.data_path}"] * bool(args.data_path)
+    data = ([f"data={args.data}"] if args.data else []) + ([f"data.path={args.data_path}"] if args.data_path else [])
     runs = (args.runs / profile).resolve()
     failed = []
     with exclusive(runs):
-        check_data(profile, data)
+        check_data(profile, [*data, *args.overrides])
         fixed = studies.fixed_base_lr(profile)
         given = any(o.startswith("base_lr=") for o in args.overrides)
+        measured = ""  # "base_lr=VALUE" once measured (after lr_tuning), for the studies at the base lr
         for i, study in enumerate(chosen, 1):
-            base_lr = []
-            if fixed is None and not given and studies.runs_at_base_lr(study):
-                base_lr = [f"base_lr={measured_base_lr(runs / 'lr_tuning')!r}"]
-            code = run_study(study, [f"profile={profile}", *data, *base_lr, *args.overrides], runs / study, args.jobs,
-                             f"[{i}/{len(chosen)}]")
+            at_base_lr = fixed is None and not given and studies.runs_at_base_lr(study)
+            if at_base_lr and not measured:
+                measured = f"base_lr={measured_base_lr(runs / 'lr_tuning')!r}"
+            base_lr = [measured] if at_base_lr else []
+            code = run_study(study, [f"profile={profile}", *data, *base_lr, *args.overrides], runs / study,
+                             args.jobs, f"[{i}/{len(chosen)}]")
             if code == 2:  # a UserError in a job (bad value, foreign run directory): the message is above
                 return 2
             if code != 0:
