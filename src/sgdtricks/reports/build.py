@@ -22,10 +22,9 @@ from sgdtricks.reports.sections import Section
 from sgdtricks.reports.stats import default_target
 from sgdtricks.reports.tables import write_table
 
-# Columns that may differ between the runs of one study: its cells, the seed, where runs are logged, and the
-# per-run and per-epoch results. A name ending in "." stands for every column under it.
-VARIES = {"lr_tuning": ["optimizer.lr"], "momentum": ["optimizer.momentum", "optimizer.lr"],
-          "decay": ["scheduler.", "optimizer.momentum"]}
+# Columns that may differ between the runs of one study: its cells (each study's VARIES), the seed, where runs
+# are logged, and the per-run and per-epoch results. A name ending in "." stands for every column under it.
+VARIES = {"lr_tuning": lr_tuning.VARIES, "momentum": momentum.VARIES, "decay": decay.VARIES}
 NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *SUMMARY_COLUMNS, *METRIC_COLUMNS]
 
 

@@ -14,6 +14,7 @@ from sgdtricks.reports.sections import Comparison, Section, against_lecture, cel
 from sgdtricks.reports.stats import run_summaries
 
 CELL = ["scheduler.name", "optimizer.momentum"]
+VARIES = ["scheduler.", "optimizer.momentum"]  # the config columns its runs may differ in: a scheduler's arguments too
 SCHEDULERS = ["constant", "plateau", "step", "cosine"]  # the lecture's two schemes against constant; cosine: modern
 SCHEMES = {"plateau": "ReduceLROnPlateau (scheme 1)", "step": "StepLR (scheme 2)", "cosine": "Cosine annealing"}
 LECTURE_SCHEMES = ("plateau", "step")

@@ -16,6 +16,10 @@ from sgdtricks.reports.sections import Section, cell_results
 from sgdtricks.reports.stats import cell_table, choose_base_lr, run_summaries
 
 
+CELL = ["optimizer.lr"]
+VARIES = CELL  # the config columns its runs may differ in, besides the seed
+
+
 def label(lr: float) -> str:
     return f"lr {lr:g}"
 
@@ -44,7 +48,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
     lrs = sorted(frame["optimizer.lr"].unique())
     frame = frame.assign(label=frame["optimizer.lr"].map(label))
     runs = run_summaries(frame, target)
-    cells = cell_table(runs, ["optimizer.lr"])
+    cells = cell_table(runs, CELL)
     chosen, evidence = choose_base_lr(runs)
     base_lr = fixed_base_lr if fixed_base_lr is not None else chosen
     sec = Section("Learning-rate tuning", (
@@ -60,7 +64,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
     save_figure(fig, figures, "lr_tuning")
     sec.figures.append(("lr_tuning", "Left: train loss per epoch for each lr (log axis); right: best validation "
                                      "and final test accuracy against lr (log axis), x where a run diverged."))
-    sec.tables.append(cell_results(runs, ["optimizer.lr"], [label(lr) for lr in lrs], "lr", target, "lr_tuning",
+    sec.tables.append(cell_results(runs, CELL, [label(lr) for lr in lrs], "lr", target, "lr_tuning",
                                    "LR tuning (momentum 0.9, constant lr): per lr, mean ± std over seeds."))
 
     record = {"criterion": "highest mean best validation accuracy over seeds; an lr with a diverged run is not "

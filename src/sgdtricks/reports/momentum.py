@@ -14,6 +14,7 @@ from sgdtricks.reports.stats import run_summaries
 from sgdtricks.resolvers import effective_lr
 
 CELL = ["optimizer.momentum", "optimizer.lr"]
+VARIES = CELL  # the config columns its runs may differ in, besides the seed
 SWEEP = [0.0, 0.5, 0.9, 0.99]
 CONTROL_BETA = 0.9  # the control runs momentum 0 at base_lr / (1 - 0.9)
 
