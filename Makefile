@@ -5,9 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+# make reproduce / study / reports: empty = automatic (PROFILE: full with a CUDA GPU, else cpu; DATA: cifar10)
+PROFILE ?=
+DATA ?=
+DATA_PATH ?=
+JOBS ?= 1
+STUDY ?=
+SOURCE ?= local
+RUNS ?= runs
+REPORTS ?= reports
+REPRODUCE = $(PY) -m sgdtricks.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) \
+	$(if $(DATA_PATH),--data-path $(DATA_PATH)) --jobs $(JOBS) --runs $(RUNS) --reports $(REPORTS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train quadratic sweep wandb-sync clean
+.PHONY: help install test train quadratic reproduce study reports sweep wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +39,16 @@ train: install ## one training run; Hydra overrides in ARGS="data=npz data.path=
 
 quadratic: install ## momentum on a quadratic, theory beside measurement: figures, tables, CSV (seconds, CPU)
 	$(PY) -m sgdtricks.quadratic --out reports/quadratic
+
+reproduce: install ## every study, then reports/ (PROFILE=cpu|full DATA=npz DATA_PATH=file JOBS=n ARGS=overrides)
+	$(REPRODUCE) $(ARGS)
+
+study: install ## one study, STUDY=lr_tuning|momentum|decay (same variables as reproduce)
+	@test -n "$(STUDY)" || { echo "error: STUDY is not set; make study STUDY=lr_tuning|momentum|decay" >&2; exit 2; }
+	$(REPRODUCE) --studies $(STUDY) --no-reports $(ARGS)
+
+reports: install ## figures, tables and pages in reports/<profile>/ from runs/ (SOURCE=local|wandb, PROFILE=...)
+	$(PY) -m sgdtricks.reports --source $(SOURCE) --runs $(RUNS) --out $(REPORTS) $(if $(PROFILE),--profile $(PROFILE))
 
 sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and print the `wandb agent` command
 	@$(PY) -m sgdtricks.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
 from sgdtricks.errors import ConfigError
 
@@ -46,7 +47,11 @@ def check_config(cfg: DictConfig) -> None:
     if "path" in cfg.data and OmegaConf.is_missing(cfg.data, "path"):
         raise ConfigError("data.path is not set; pass data.path=FILE.npz (e.g. ../shared/datasets/cifar10-subset.npz)")
     for key, (ok, must_be) in RULES.items():
-        value = OmegaConf.select(cfg, key, default="<absent>")
+        try:
+            value = OmegaConf.select(cfg, key, default="<absent>")
+        except (MissingMandatoryValue, InterpolationToMissingValueError) as exc:  # lr: ${base_lr}, base_lr: ???
+            missing = str(exc).splitlines()[0].rsplit(": ", 1)[-1]
+            raise ConfigError(f"{key} needs {missing}, which is not set; pass {missing}=VALUE") from None
         group = key.split(".")[0]
         if value == "<absent>" or ONLY_FOR.get(key, cfg[group].get("name")) != cfg[group].get("name"):
             continue

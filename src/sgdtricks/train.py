@@ -33,7 +33,11 @@ from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.record import DONE_STATUSES, RECORD_VERSION, RunRecord
+from sgdtricks.resolvers import register_resolvers
+from sgdtricks.studies import CONF
 from sgdtricks.tracking import NullTracker, Tracker, open_tracker
+
+register_resolvers()  # before Hydra composes: the study configs use ${effective_lr:...}
 
 
 class Interrupted(Exception):
@@ -295,7 +299,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns best validation accuracy (for sweepers)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -311,4 +315,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    # Launchers that pickle the task (joblib, submitit) need it from an importable module, not from __main__.
+    from sgdtricks.train import main as importable_main
+
+    importable_main()

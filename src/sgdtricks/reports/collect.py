@@ -16,9 +16,15 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sgdtricks.record import METRIC_COLUMNS, RunRecord
+from sgdtricks.resolvers import register_resolvers
+from sgdtricks.train import config_hash
 
-# Summary fields carried onto every row of a run (the rest of summary.json stays in the record).
-SUMMARY_COLUMNS = ["status", "diverged_epoch", "wall_time_s", "images_per_s", "device_name", "git_commit"]
+register_resolvers()  # the configs of the momentum study use ${effective_lr:...}
+
+# Summary fields carried onto every row of a run (the rest of summary.json stays in the record), and the
+# package versions as versions.python, versions.torch, ...
+SUMMARY_COLUMNS = ["status", "diverged_epoch", "wall_time_s", "images_per_s", "device_name", "git_commit",
+                   "train_images", "val_images", "test_images", "started", "updated"]
 
 
 @dataclass
@@ -44,7 +50,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def run_frame(run: str, config: dict[str, Any], summary: dict[str, Any], metrics: pd.DataFrame) -> pd.DataFrame:
     """One run's rows: its per-epoch metrics, with its config and summary fields repeated on every row."""
     frame = metrics[METRIC_COLUMNS].copy()
-    constants = {"run": run, **{k: summary.get(k) for k in SUMMARY_COLUMNS}, **flatten(config)}
+    constants = {"run": run, **{k: summary.get(k) for k in SUMMARY_COLUMNS},
+                 **flatten({"versions": summary.get("versions") or {}}), **flatten(config)}
     for column, value in constants.items():
         frame[column] = value
     return frame[list(constants) + METRIC_COLUMNS]
@@ -58,6 +65,9 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], pd.DataFram
     if summary is None or not config_path.is_file() or not record.metrics_path.is_file():
         raise ValueError("incomplete record (no summary.json, .hydra/config.yaml or metrics.csv)")
     config = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
+    if summary.get("config_hash") not in (None, config_hash(OmegaConf.create(config))):
+        raise ValueError(".hydra/config.yaml is not the config this run trained with (a later command with "
+                         "another config rewrote it); re-run the run's own command to restore it")
     metrics = pd.read_csv(record.metrics_path)
     return config, summary, metrics
 

@@ -1,0 +1,31 @@
+"""make reports: python -m sgdtricks.reports [--source local|wandb] [--runs runs] [--out reports] [--profile P]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sgdtricks.errors import UserError
+from sgdtricks.reports.build import build
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sgdtricks.reports", description=__doc__)
+    parser.add_argument("--source", default="local", help="local: run records under --runs; wandb: a W&B project")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="root of the run directories (local)")
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="where the pages go: OUT/<profile>/")
+    parser.add_argument("--profile", action="append", help="only this profile (repeatable); default: every one found")
+    parser.add_argument("--project", default="sgdtricks", help="W&B project (--source wandb)")
+    parser.add_argument("--entity", default=None, help="W&B entity (--source wandb)")
+    args = parser.parse_args(argv)
+    try:
+        build(args.source, args.runs, args.out, args.profile, args.project, args.entity)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""What every study's part of the results page is made of: its per-cell table, its table of differences, and
+the sentences that compare a difference with what the lecture says."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sgdtricks.reports.stats import cell_table, paired_difference
+from sgdtricks.reports.tables import Table, interval, mean_std
+
+
+@dataclass
+class Section:
+    """One study on the results page: figures (name, one sentence), tables, and findings in words."""
+
+    title: str
+    intro: str
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """cell `a` minus cell `b`, each a {config column: value} selection, paired by seed."""
+
+    name: str
+    a: dict[str, object]
+    b: dict[str, object]
+
+
+def cell_results(runs: pd.DataFrame, cell: list[str], order: list[str], label_title: str, target: float,
+                 name: str, caption: str) -> Table:
+    """Per cell (one row per label, in `order`): seeds, diverged runs and every per-run metric over seeds."""
+    numbers = cell_table(runs, [*cell, "label"])
+    numbers = numbers.set_index("label").loc[[o for o in order if o in set(numbers["label"])]].reset_index()
+    reached = numbers["epochs_to_target_n"]
+    finished = numbers["runs"] - numbers["diverged"]
+
+    def spread(metric: str, **fmt: float) -> list[str]:
+        return [mean_std(m, s, **fmt) for m, s in zip(numbers[f"{metric}_mean"], numbers[f"{metric}_std"])]
+
+    display = pd.DataFrame({
+        label_title: numbers["label"],
+        "seeds": numbers["seeds"],
+        "diverged": numbers["diverged"],
+        "final test acc (%)": spread("final_test_acc"),
+        "best val acc (%)": spread("best_val_acc"),
+        "test acc at best val (%)": spread("test_acc_at_best_val"),
+        f"epochs to {100 * target:.0f}% val acc": [
+            "—" if r == 0 else f"{m:.1f}" + ("" if r == f else f" ({r} of {f})")
+            for m, r, f in zip(numbers["epochs_to_target_mean"], reached, finished)],
+        "final train loss": spread("final_train_loss", scale=1, digits=3),
+        "wall time / run (s)": [f"{m:.0f}" for m in numbers["wall_time_s_mean"]],
+    })
+    return Table(name, caption, numbers, display)
+
+
+def differences(runs: pd.DataFrame, comparisons: list[Comparison], name: str, caption: str) -> tuple[Table, dict]:
+    """Final test accuracy and final train loss of each comparison, a - b, with 95% t-intervals over seed pairs.
+
+    Returns the table and {comparison name: {metric: difference}} for the findings.
+    """
+    rows, found = [], {}
+    for comparison in comparisons:
+        found[comparison.name] = {}
+        for metric in ("final_test_acc", "final_train_loss"):
+            d = paired_difference(runs, comparison.a, comparison.b, metric)
+            found[comparison.name][metric] = d
+            rows.append({"comparison": comparison.name, "metric": metric, **d})
+    numbers = pd.DataFrame(rows, columns=["comparison", "metric", "mean", "lo", "hi", "n"])
+    display = pd.DataFrame({
+        "comparison": [c.name for c in comparisons],
+        "Δ final test acc (pp), 95% CI": [interval(**_ci(found[c.name]["final_test_acc"])) for c in comparisons],
+        "Δ final train loss, 95% CI": [interval(**_ci(found[c.name]["final_train_loss"]), scale=1, digits=3)
+                                       for c in comparisons],
+        "seed pairs": [found[c.name]["final_test_acc"]["n"] for c in comparisons],
+    })
+    return Table(name, caption, numbers, display), found
+
+
+def _ci(d: dict) -> dict[str, float]:
+    return {"mean": d["mean"], "lo": d["lo"], "hi": d["hi"]}
+
+
+def describe(d: dict, scale: float = 100.0, unit: str = " pp", digits: int = 1) -> str:
+    """'+2.1 pp [+0.4, +3.8] (95% CI, 3 seeds)'."""
+    if d["n"] == 0:
+        return "not measured (no seed finished both runs)"
+    text = f"{interval(d['mean'], d['lo'], d['hi'], scale=scale, digits=digits)}{unit}"
+    return f"{text} (one seed pair, no interval)" if d["n"] == 1 else f"{text} (95% CI, {d['n']} seeds)"
+
+
+def sign(d: dict) -> int | None:
+    """+1 or -1 when the 95% interval excludes 0, 0 when it includes 0, None without an interval."""
+    if d["n"] < 2 or not math.isfinite(d["lo"]):
+        return None
+    return 1 if d["lo"] > 0 else -1 if d["hi"] < 0 else 0
+
+
+def against_lecture(d: dict, expected: int) -> str:
+    """Whether a difference the lecture predicts the sign of (`expected`) agrees with it."""
+    side = sign(d)
+    if side is None:
+        return "too few seeds to tell"
+    if side == 0:
+        return "not resolved by these seeds (the interval includes 0)"
+    return "as the lecture says" if side == expected else "against the lecture"

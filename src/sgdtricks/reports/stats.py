@@ -1,0 +1,131 @@
+"""Numbers from the tidy run table: one summary row per run, per-cell means over seeds, paired differences.
+
+Every statistic is over seeds, with a Student-t 95% interval (seaborn's bands use the same interval, see
+figures.py). A diverged run has no final accuracy: it is counted in `diverged` and left out of the means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sgdtricks.record import METRIC_COLUMNS
+
+# Two-sided 95% quantiles of Student's t, t_{0.975, df}, df = 1..30 (standard tables).
+T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+
+# Per-run metrics, in the order the tables show them.
+RUN_METRICS = ["final_test_acc", "best_val_acc", "test_acc_at_best_val", "final_train_loss", "epochs_to_target",
+               "wall_time_s"]
+
+
+def t_975(df: int) -> float:
+    """t_{0.975, df}: the table, and beyond it the Cornish-Fisher expansion around the normal quantile
+    (two terms; off by less than 2e-4 from df 31 on)."""
+    if df < 1:
+        return math.nan
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """(mean, half-width) of the 95% t-interval over the finite values; half-width nan below 2 values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return math.nan, math.nan
+    if len(x) == 1:
+        return float(x[0]), math.nan
+    return float(x.mean()), t_975(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
+
+
+def default_target(frame: pd.DataFrame) -> float:
+    """The study's target accuracy: 80% of the best validation accuracy any run reached, down to a whole percent."""
+    finished = frame[frame["status"] != "diverged"]
+    return math.floor(80 * float(finished["val_acc"].max())) / 100
+
+
+def run_summaries(frame: pd.DataFrame, target: float = math.inf) -> pd.DataFrame:
+    """One row per run: its config and summary columns, `diverged`, `epochs`, and RUN_METRICS from its epochs.
+
+    final_* are the last epoch's values; best_val_acc the highest validation accuracy and test_acc_at_best_val
+    the test accuracy of the first epoch that reached it; epochs_to_target the first epoch with val_acc >=
+    `target` (nan if none); wall_time_s the sum of the epoch times (training and evaluation).
+    """
+    per_run = [c for c in frame.columns if c not in METRIC_COLUMNS]
+    rows = []
+    for run, epochs in frame.groupby("run", sort=True):
+        epochs = epochs.sort_values("epoch")
+        row = {**epochs.iloc[0][per_run].to_dict(), "diverged": epochs["status"].iloc[0] == "diverged",
+               "epochs": int(epochs["epoch"].max()), "wall_time_s": float(epochs["epoch_time_s"].sum())}
+        finite = epochs[np.isfinite(epochs["train_loss"].to_numpy(dtype=float))]
+        if row["diverged"] or finite.empty:
+            row.update({m: math.nan for m in RUN_METRICS if m != "wall_time_s"})
+        else:
+            best = finite.loc[finite["val_acc"].idxmax()]  # idxmax: the first epoch among ties
+            reached = finite[finite["val_acc"] >= target]
+            row.update(final_test_acc=float(finite["test_acc"].iloc[-1]),
+                       final_train_loss=float(finite["train_loss"].iloc[-1]),
+                       best_val_acc=float(best["val_acc"]), test_acc_at_best_val=float(best["test_acc"]),
+                       epochs_to_target=float(reached["epoch"].iloc[0]) if len(reached) else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cell_table(runs: pd.DataFrame, cell: list[str]) -> pd.DataFrame:
+    """Per cell: seeds, diverged runs, and mean / std / 95% half-width / n of every RUN_METRICS column.
+
+    Means are over the runs that did not diverge; epochs_to_target over the runs that reached the target
+    (epochs_to_target_n says how many).
+    """
+    rows = []
+    for key, group in runs.groupby(cell, sort=True, dropna=False):
+        row = dict(zip(cell, key if isinstance(key, tuple) else (key,)))
+        row.update(seeds=int(group["seed"].nunique()), runs=len(group), diverged=int(group["diverged"].sum()))
+        for metric in RUN_METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            mean, half = t_interval(values)
+            finite = values[np.isfinite(values)]
+            std = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+            row.update({f"{metric}_mean": mean, f"{metric}_std": std, f"{metric}_ci95": half,
+                        f"{metric}_n": len(finite)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_difference(runs: pd.DataFrame, a: dict[str, object], b: dict[str, object], metric: str) -> dict[str, float]:
+    """metric(a) - metric(b) paired by seed (same seed = same initial weights and data order in both cells).
+
+    Returns mean, the 95% t-interval (lo, hi) over the seeds both cells finished without diverging, and n.
+    """
+    def select(cell: dict[str, object]) -> pd.Series:
+        mask = np.ones(len(runs), dtype=bool)
+        for column, value in cell.items():
+            mask &= (runs[column] == value).to_numpy()
+        return runs[mask].set_index("seed")[metric]
+
+    pairs = pd.concat([select(a), select(b)], axis=1, join="inner").dropna()
+    mean, half = t_interval((pairs.iloc[:, 0] - pairs.iloc[:, 1]).to_numpy())
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(pairs)}
+
+
+def choose_base_lr(runs: pd.DataFrame) -> tuple[float | None, pd.DataFrame]:
+    """The lr_tuning lr of highest mean best validation accuracy over seeds (never test accuracy).
+
+    An lr with any diverged run is not eligible; ties go to the smaller lr. Returns the lr (None when no lr
+    is eligible) and the evidence (per lr: seeds, diverged, mean best val acc, chosen).
+    """
+    evidence = cell_table(runs, ["optimizer.lr"])[["optimizer.lr", "seeds", "diverged", "best_val_acc_mean"]]
+    eligible = evidence[(evidence["diverged"] == 0) & evidence["best_val_acc_mean"].notna()]
+    if eligible.empty:
+        return None, evidence.assign(chosen=False)
+    best = eligible.sort_values(["best_val_acc_mean", "optimizer.lr"], ascending=[False, True]).iloc[0]
+    lr = float(best["optimizer.lr"])
+    return lr, evidence.assign(chosen=evidence["optimizer.lr"] == lr)

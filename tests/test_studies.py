@@ -1,0 +1,112 @@
+"""Every study composes under every profile into the cells it promises, each job in its own stable directory."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from conftest import CONF, compose_config
+from sgdtricks.config_checks import check_config
+from sgdtricks.errors import ConfigError
+from sgdtricks.resolvers import register_resolvers
+
+register_resolvers()
+STUDIES = sorted(p.stem for p in (CONF / "study").glob("*.yaml"))
+PROFILES = sorted(p.stem for p in (CONF / "profile").glob("*.yaml"))
+BASE_LR = {"cpu": 0.02, "full": 0.05}  # cpu measures its own (base_lr: ???); any value stands in for it here
+
+
+@functools.cache
+def jobs(study: str, profile: str, *extra: str) -> list[tuple[list[str], dict]]:
+    """Each job of `python -m sgdtricks.train -m study=S profile=P EXTRA`, as Hydra's basic sweeper expands the
+    grid: its overrides, and its resolved config with the run directory's parts under "dir"."""
+    overrides = [f"study={study}", f"profile={profile}", *extra]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        sweep = compose(config_name="config", overrides=overrides, return_hydra_config=True).hydra.sweeper.params
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweep.items()])
+        axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed]
+        out = []
+        for job in itertools.product(*axes):
+            cfg = compose(config_name="config", overrides=[*overrides, *job], return_hydra_config=True)
+            task = OmegaConf.to_container(cfg, resolve=False)
+            task.pop("hydra")
+            task = OmegaConf.to_container(OmegaConf.create(task), resolve=True)
+            task["dir"] = {"sweep": cfg.hydra.sweep.dir, "sub": cfg.hydra.job.override_dirname}
+            out.append((list(job), task))
+    return out
+
+
+def extra(profile: str) -> list[str]:
+    return ["base_lr=0.02"] if profile == "cpu" else []
+
+
+@pytest.mark.parametrize(("study", "profile"), list(itertools.product(STUDIES, PROFILES)))
+def test_every_study_composes_with_unique_stable_run_directories(study: str, profile: str) -> None:
+    grid = jobs(study, profile, *extra(profile))
+    dirs = [cfg["dir"]["sub"] for _, cfg in grid]
+    assert len(set(dirs)) == len(dirs), "two jobs would write the same run directory"
+    assert all("/" not in d and len(d) < 200 for d in dirs)
+    assert {cfg["study"] for _, cfg in grid} == {study} and {cfg["logger"]["group"] for _, cfg in grid} == {study}
+    assert {cfg["dir"]["sweep"] for _, cfg in grid} == {f"runs/{profile}/{study}"}
+    seeds = {cfg["seed"] for _, cfg in grid}
+    assert len(seeds) >= (3 if profile == "full" else 2)
+    for job, cfg in grid:  # every job builds: its values pass the config checks
+        check_config(OmegaConf.create(cfg))
+    # the same job, its overrides given in another order, lands in the same directory
+    job, cfg = grid[-1]
+    overrides = [*reversed(job), *reversed(extra(profile)), f"profile={profile}", f"study={study}"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        again = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    assert again.hydra.job.override_dirname == cfg["dir"]["sub"]
+
+
+def cells(study: str, profile: str) -> set[tuple]:
+    grid = jobs(study, profile, *extra(profile))
+    return {(c["optimizer"]["momentum"], c["optimizer"]["lr"], c["scheduler"]["name"]) for _, c in grid}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_momentum_study_cells(profile: str) -> None:
+    base = BASE_LR[profile]
+    control = (0.0, round(base / (1 - 0.9), 12), "constant")  # the effective step, 10 x base_lr
+    assert cells("momentum", profile) == {(b, base, "constant") for b in (0.0, 0.5, 0.9, 0.99)} | {control}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_decay_study_cells_and_lecture_fractions(profile: str) -> None:
+    base = BASE_LR[profile]
+    assert cells("decay", profile) == {(m, base, s) for m in (0.0, 0.9) for s in ("constant", "plateau", "step", "cosine")}
+    by_scheduler = {c["scheduler"]["name"]: c for _, c in jobs("decay", profile, *extra(profile))}
+    epochs = by_scheduler["step"]["trainer"]["epochs"]
+    # the lecture: StepLR every 30 of 100 epochs, plateau patience 10 of 100 -- the same fractions of any run
+    assert by_scheduler["step"]["scheduler"]["step_size"] == round(0.3 * epochs)
+    assert by_scheduler["plateau"]["scheduler"]["patience"] == round(0.1 * epochs)
+    assert by_scheduler["cosine"]["scheduler"]["T_max"] == epochs
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_lr_tuning_spans_two_decades_at_momentum_09(profile: str) -> None:
+    grid = cells("lr_tuning", profile)
+    lrs = sorted(lr for _, lr, _ in grid)
+    assert {m for m, _, _ in grid} == {0.9} and {s for _, _, s in grid} == {"constant"}
+    assert lrs[-1] / lrs[0] >= 100 and 0.05 in lrs
+
+
+def test_profiles_scale() -> None:
+    full, cpu = compose_config("profile=full"), compose_config("profile=cpu")
+    assert (full.model.name, full.trainer.epochs, full.trainer.batch_size, full.optimizer.weight_decay) == (
+        "resnet18", 100, 128, 5e-4)
+    assert full.data.train_subset is None and full.data.augment and full.base_lr == 0.05
+    assert (cpu.model.name, cpu.trainer.epochs, cpu.optimizer.weight_decay) == ("small_cnn", 20, 5e-4)
+    assert cpu.data.train_subset and cpu.data.augment and OmegaConf.is_missing(cpu, "base_lr")
+
+
+def test_a_profile_that_measures_its_base_lr_says_so_when_it_is_missing() -> None:
+    cfg = compose_config("study=momentum", "profile=cpu", "+arm=effective_step")
+    with pytest.raises(ConfigError, match="base_lr, which is not set; pass base_lr=VALUE"):
+        check_config(cfg)
