@@ -26,6 +26,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from sgdtricks import studies
 from sgdtricks.data import load_data
+from sgdtricks.quadratic.report import main as quadratic_study
 from sgdtricks.errors import UserError
 from sgdtricks.record import DONE_STATUSES, RunRecord
 from sgdtricks.reports.build import build
@@ -155,7 +156,8 @@ def reproduce(args: argparse.Namespace) -> int:
                 failed.append(study)
     if not args.no_reports:
         print()
-        build("local", args.runs, args.reports, [profile])
+        quadratic_study(["--out", str(args.reports / "quadratic")])  # before build: its page joins the index
+        build("local", args.runs, args.reports, [profile], to_wandb=True)
     print(f"\nreproduce {profile}: {time.perf_counter() - start:.0f} s"
           + (f"; runs failed in {', '.join(failed)}: the same command retries them" if failed else ""))
     return 1 if failed else 0

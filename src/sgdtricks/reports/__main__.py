@@ -18,9 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", help="only this profile (repeatable); default: every one found")
     parser.add_argument("--project", default="sgdtricks", help="W&B project (--source wandb)")
     parser.add_argument("--entity", default=None, help="W&B entity (--source wandb)")
+    parser.add_argument("--wandb", action="store_true", help="also log each study's figures and tables to a W&B report run")
     args = parser.parse_args(argv)
     try:
-        build(args.source, args.runs, args.out, args.profile, args.project, args.entity)
+        build(args.source, args.runs, args.out, args.profile, args.project, args.entity, args.wandb)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from sgdtricks.reports.page import provenance, write_index, write_page
 from sgdtricks.reports.sections import Section
 from sgdtricks.reports.stats import default_target
 from sgdtricks.reports.tables import write_table
+from sgdtricks.reports.wandb_report import log_report
 
 # Columns that may differ between the runs of one study: its cells (each study's VARIES), the seed, where runs
 # are logged, and the per-run and per-epoch results. A name ending in "." stands for every column under it.
@@ -57,23 +58,34 @@ def base_lr_text(fixed: float | None, used: list[float]) -> str:
     return f"{lrs}: the profile's base_lr" + (", the lecture's" if used == [0.05] else "")
 
 
-def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, out: Path) -> Path:
-    """Every figure and table of the studies present, data/runs.csv and the page, in `out`."""
+def log_sections_to_wandb(out: Path, sections: dict[str, Section], run_root: Path) -> None:
+    """Each study's figures and tables beside its runs: a `report` run in the study's W&B group."""
+    for study, sec in sections.items():
+        figures = [out / "figures" / f"{name}.png" for name, _ in sec.figures]
+        tables = [out / "tables" / f"{table.name}.csv" for table in sec.tables]
+        run_id = log_report(out, study, figures, tables, run_dir=run_root / study)
+        print(f"reports: W&B report run {run_id} in group {study}")
+
+
+def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, out: Path,
+                  wandb_root: Path | None = None) -> Path:
+    """Every figure and table of the studies present, data/runs.csv and the page, in `out`; with `wandb_root`,
+    also a W&B report run per study whose files go under that folder."""
     figures, data = out / "figures", out / "data"
     fixed = studies.fixed_base_lr(profile) if profile in studies.names("profile") else None
     used = sorted({float(v) for v in frame.loc[frame["study"].isin(["momentum", "decay"]), "base_lr"]})
     present = {s: frame[frame["study"] == s] for s in studies.STUDIES if (frame["study"] == s).any()}
-    sections: list[Section] = []
+    sections: dict[str, Section] = {}
     for study, runs in present.items():
         check_one_setting(runs, study)
         target = default_target(runs)
         if study == "lr_tuning":
-            sections.append(lr_tuning.section(runs, target, figures, data, fixed, used))
+            sections[study] = lr_tuning.section(runs, target, figures, data, fixed, used)
         elif study == "momentum":
-            sections.append(momentum.section(runs, target, figures))
+            sections[study] = momentum.section(runs, target, figures)
         else:
-            sections.append(decay.section(runs, target, figures))
-    for sec in sections:
+            sections[study] = decay.section(runs, target, figures)
+    for sec in sections.values():
         for table in sec.tables:
             write_table(table, out / "tables")
     data.mkdir(parents=True, exist_ok=True)
@@ -81,12 +93,18 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
     counts = ", ".join(f"{s} ({r['run'].nunique()} runs)" for s, r in present.items())
     missing = ", ".join(s for s in studies.STUDIES if s not in present) or "none"
     head = [f"Runs: {counts}; studies without runs: {missing}."]
-    return write_page(out, sections, provenance(frame, profile, base_lr_text(fixed, used)), head, skipped)
+    page = write_page(out, list(sections.values()), provenance(frame, profile, base_lr_text(fixed, used)), head, skipped)
+    if wandb_root is not None:
+        log_sections_to_wandb(out, sections, wandb_root)
+    return page
 
 
 def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | None = None,
-          project: str = "sgdtricks", entity: str | None = None) -> list[Path]:
-    """Build the pages of `profiles` (default: every profile with runs); returns the pages written."""
+          project: str = "sgdtricks", entity: str | None = None, to_wandb: bool = False) -> list[Path]:
+    """Build the pages of `profiles` (default: every profile with runs); returns the pages written.
+
+    `to_wandb` also logs each study's figures and tables to a W&B report run (offline unless WANDB_MODE says
+    otherwise), its files under runs_root/<profile>/reports-wandb/ so `make wandb-sync` uploads them."""
     frame, skipped = load_runs(source, runs_root, project, entity)
     where = f"W&B project {project}" if source == "wandb" else str(runs_root)
     in_study = frame[frame["study"].notna() & frame["profile"].notna()] if len(frame) else frame
@@ -105,7 +123,8 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
         mine = [s for s in skipped if s.run.startswith(f"{profile}/")] if source == "local" else skipped
         for s in mine:
             print(f"reports: left out {s.run}: {s.reason}")
-        pages.append(build_profile(runs, mine, profile, out_root / profile))
+        wandb_root = runs_root / profile / "reports-wandb" if to_wandb else None
+        pages.append(build_profile(runs, mine, profile, out_root / profile, wandb_root))
         print(f"reports: {pages[-1]} ({runs['run'].nunique()} runs, {len(mine)} left out)")
     write_index(out_root)
     return pages
