@@ -115,6 +115,21 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, data: Dev
     return loss_sum.item() / len(x), correct.item() / len(x)
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               autocast: contextlib.AbstractContextManager) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward and one optimizer step on a prepared batch; (loss, logits) stay on the device (no sync).
+
+    Shared by train_epoch and the benchmark's model-only ceiling, so both time the same step.
+    """
+    with autocast:
+        logits = model(xb)
+    loss = F.cross_entropy(logits.float(), yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: DeviceData, cfg: DictConfig,
                 epoch: int, autocast: contextlib.AbstractContextManager, stop: dict[str, bool],
                 tracker: Tracker = NullTracker()) -> tuple[float, float]:
@@ -144,13 +159,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
         else:
             xb = data.train_x[idx]
         xb, yb = augment.normalize(xb, data.mean, data.std), data.train_y[idx]
-        with autocast:
-            logits = model(xb)
-        loss = F.cross_entropy(logits.float(), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(idx)
+        loss, logits = train_step(model, optimizer, xb, yb, autocast)
+        loss_sum += loss * len(idx)
         correct += (logits.argmax(1) == yb).sum()
         seen += len(idx)
         if step % cfg.trainer.log_every == 0 or seen == n:  # the only host syncs of the epoch
