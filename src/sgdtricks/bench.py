@@ -23,6 +23,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import queue
 import resource
 import statistics
 import subprocess
@@ -104,7 +105,8 @@ def head(data: DeviceData, n: int) -> DeviceData:
     return dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
 
 
-def our_model(cfg: DictConfig, data: DeviceData, device: torch.device):
+def our_model(cfg: DictConfig, data: DeviceData,
+              device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.autocast]:
     """Model, optimizer and autocast exactly as train.train sets them up."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data).to(device, memory_format=torch.channels_last)
@@ -242,9 +244,8 @@ def matmul_flops_per_s(device: torch.device, dtype: torch.dtype) -> float:
 
     The fastest, not the median: this is what the hardware allows, which load from other processes only hides.
     """
-    n = 8192 if device.type == "cuda" else 2048
+    n, calls = (8192, 10) if device.type == "cuda" else (1024, 4)
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-    calls = 10 if device.type == "cuda" else 2
     ms = timed_ms(lambda: [torch.mm(a, b) for _ in range(calls)], device, repeats=5, summary=min)
     return 2 * n**3 * calls / (ms / 1e3)
 
@@ -325,9 +326,20 @@ def shared_throughput(overrides: list[str], n: int, repeats: int, share: int, th
                                                              barrier, results)) for _ in range(share)]
     for worker in workers:
         worker.start()
-    outcomes = [results.get(timeout=1800) for _ in workers]
-    for worker in workers:
-        worker.join()
+    outcomes: list[tuple] = []
+    try:
+        while len(outcomes) < share:
+            try:
+                outcomes.append(results.get(timeout=5))
+            except queue.Empty:
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a concurrent benchmark run died with exit code {dead[0]}") from None
+    finally:
+        for worker in workers:
+            if worker.is_alive() and len(outcomes) < share:
+                worker.terminate()
+            worker.join()
     errors = [o[1] for o in outcomes if o[0] == "error"]
     if errors:
         raise RuntimeError(f"a concurrent benchmark run failed: {errors[0]}")
@@ -424,7 +436,8 @@ def markdown(rows: list[Row], ratios: dict[str, float], context: dict[str, Any])
         f"- MFU: images/s x {c['flops_per_image'] / 1e6:,.1f} MFLOPs per image (forward+backward, "
         "`torch.utils.flop_counter.FlopCounterMode`) / the measured matmul rate of the same precision: "
         + ", ".join(f"{p} {v / 1e9:,.0f} GFLOP/s" for p, v in c["matmul_flops"].items())
-        + (" (square `torch.mm`, n=8192)." if c["device"].startswith("cuda") else " (square `torch.mm`, n=2048)."),
+        + (" (fastest of 5 timings of square `torch.mm`, n=8192)." if c["device"].startswith("cuda")
+           else " (fastest of 5 timings of square `torch.mm`, n=1024)."),
         "", "## Ratios", "",
         "| ratio | value | CPU target (issue 6: 2-core CPU, small_cnn, fp32) |", "| --- | ---: | ---: |",
     ]
