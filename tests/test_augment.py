@@ -64,6 +64,15 @@ def test_random_draws_match_explicit_reference_and_torchvision(images):
     assert len({(int(a), int(b), bool(c)) for a, b, c in zip(dy, dx, flip)}) > 40  # each image its own draw
 
 
+def test_crops_of_selected_images_equal_crops_of_the_selection(images):
+    """index= (how train_epoch calls it) crops padded[index] without copying those images first."""
+    padded = augment.pad_images(images, PAD)
+    index = torch.randperm(len(images), generator=torch.Generator().manual_seed(4))[:40]
+    dy, dx, flip = augment.draw_augmentation(40, PAD, torch.Generator().manual_seed(5), images.device)
+    assert torch.equal(augment.crop_flip(padded, dy, dx, flip, SIZE, index=index),
+                       augment.crop_flip(padded[index].clone(), dy, dx, flip, SIZE))
+
+
 def test_offsets_and_flips_are_uniform():
     """Over 16,200 images of one batch, all 81 offsets x 2 flips appear about equally (chi-square bound).
 

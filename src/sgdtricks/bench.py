@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 import sgdtricks
-from sgdtricks import augment, provenance
+from sgdtricks import augment, provenance, runtime
 from sgdtricks.config_checks import check_config
 from sgdtricks.data import DeviceData, load_data
 from sgdtricks.errors import ConfigError, UserError
@@ -433,6 +433,8 @@ def markdown(rows: list[Row], ratios: dict[str, float], context: dict[str, Any])
         "every batch.",
         "- **model_only**: `sgdtricks.train.train_step` on batches already normalised on the device: the "
         "ceiling for any data path.",
+        "- All three run in one process under the training path's process settings (`sgdtricks.runtime`: "
+        "glibc keeps freed activation buffers instead of page-faulting them in every step).",
         f"- MFU: images/s x {c['flops_per_image'] / 1e6:,.1f} MFLOPs per image (forward+backward, "
         "`torch.utils.flop_counter.FlopCounterMode`) / the measured matmul rate of the same precision: "
         + ", ".join(f"{p} {v / 1e9:,.0f} GFLOP/s" for p, v in c["matmul_flops"].items())
@@ -472,6 +474,7 @@ def run(overrides: list[str], repeats: int, batches: int, warmup: int, bf16: boo
     """Measure everything, write out/bench.md and out/bench.csv; returns the two headline ratios."""
     if threads:
         torch.set_num_threads(threads)
+    runtime.keep_freed_memory()  # train_epoch would set it on its first call; every path runs under it
     cfg = compose_config(overrides)
     device = pick_device(cfg.trainer.device)
     data = load_data(cfg.data, device)
