@@ -10,8 +10,9 @@ Measured in one process, on the same model, batch size, optimizer and images:
 
 Paths are interleaved within each repeat; the median over repeats is reported, and a ratio between two
 paths is the median of their ratios within a repeat, so that a burst of load from other processes (which
-lasts longer than one repeat) cancels out of it. Around them: the machine's matmul FLOP/s and the model's FLOPs per image (model FLOP
-utilisation), where one step's time goes, several runs sharing the device, and one real training run.
+lasts longer than one repeat) cancels out of it. Around them: the machine's matmul FLOP/s and the model's
+FLOPs per image (model FLOP utilisation), where one step's time goes, several runs sharing the device, and
+one real training run.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import json
 import multiprocessing
 import os
 import queue
-import resource
 import statistics
 import subprocess
 import sys
