@@ -56,6 +56,11 @@ sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and p
 wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
 	@$(PY) -m sgdtricks.wandb_cli sync runs
 
+.PHONY: bench
+bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)
+	$(PY) scripts/bench.py $(if $(DATA_PATH),data=$(or $(DATA),npz) data.path=$(DATA_PATH),$(if $(DATA),data=$(DATA),$(if \
+	  $(wildcard ../shared/datasets/cifar10-subset.npz),data=npz data.path=../shared/datasets/cifar10-subset.npz,data=cifar10))) $(ARGS)
+
 clean: ## remove runs, W&B files and caches (keeps .venv, data/ and reports/)
 	rm -rf runs multirun outputs wandb .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -20,15 +20,21 @@ def draw_augmentation(n: int, pad: int, generator: torch.Generator, device: torc
     return offsets[0], offsets[1], flips
 
 
-def crop_flip(padded: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, size: tuple[int, int]) -> Tensor:
-    """Crop each padded image at its own (dy, dx) to `size`, mirroring those with flip set; uint8 NCHW in and out."""
+def crop_flip(padded: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, size: tuple[int, int],
+              index: Tensor | None = None) -> Tensor:
+    """Crop padded[index] (all of `padded` when index is None), each image at its own (dy, dx) to `size`,
+    mirroring those with flip set; dy, dx, flip hold one value per output image. uint8 NCHW in and out.
+
+    Every crop window of every image is a strided view of `padded`, so the crops are one gather of whole
+    rows, straight from the padded images (no per-batch copy of them first).
+    """
     h, w = size
-    rows = dy[:, None] + torch.arange(h, device=padded.device)  # [B, h]
-    cols = dx[:, None] + torch.arange(w, device=padded.device)  # [B, w]
-    cols = torch.where(flip[:, None], cols.flip(1), cols)  # a flip is a reversed column index
-    batch = torch.arange(padded.shape[0], device=padded.device)[:, None, None]
-    crops = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # [B, h, w, C]
-    return crops.permute(0, 3, 1, 2)
+    n, c, hp, wp = padded.shape
+    sn, sc, sh, sw = padded.stride()
+    windows = padded.as_strided((n, c, hp - h + 1, wp - w + 1, h, w), (sn, sc, sh, sw, sh, sw))
+    images = torch.arange(n, device=padded.device) if index is None else index
+    crops = windows[images, :, dy, dx]  # [B, C, h, w]
+    return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
 
 
 def normalize(x: Tensor, mean: Tensor, std: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:

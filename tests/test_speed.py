@@ -1,0 +1,67 @@
+"""The speed changes of issue 6 change nothing but speed: same function, same gradients, same metrics."""
+
+from __future__ import annotations
+
+import copy
+import resource
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from conftest import compose_config
+from sgdtricks import runtime
+from sgdtricks.data import load_data
+from sgdtricks.models import SmallCNN
+from sgdtricks.train import evaluate
+
+
+def conventional_order(model: SmallCNN) -> nn.Sequential:
+    """The same modules in the textbook order conv-BN-ReLU-pool (SmallCNN pools before the ReLU)."""
+    mods = list(model.children())
+    blocks = [m for i in range(0, len(mods) - 3, 4) for m in (mods[i], mods[i + 1], mods[i + 3], mods[i + 2])]
+    assert [type(m) for m in blocks[:4]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+    return nn.Sequential(*blocks, *mods[-3:])
+
+
+def test_small_cnn_pool_before_relu_is_the_same_function_and_gradient():
+    torch.manual_seed(0)
+    model = SmallCNN(3, 10, widths=(8, 16, 32))
+    reference = conventional_order(copy.deepcopy(model))
+    x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    for m in (model, reference):
+        F.cross_entropy(m(x), y).backward()
+    assert torch.equal(model(x), reference(x))
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert torch.equal(p.grad, q.grad), name
+
+
+def test_cpu_evaluation_in_training_sized_batches_gives_the_whole_split_metrics(small_npz):
+    cfg = compose_config("data=npz", f"data.path={small_npz}", "model.widths=[8,16,32]", "trainer.batch_size=48")
+    data = load_data(cfg.data, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = SmallCNN(data.in_channels, data.num_classes, widths=(8, 16, 32)).eval()
+    loss, acc = evaluate(model, data.test_x, data.test_y, data, cfg, torch.autocast("cpu", enabled=False))
+    with torch.inference_mode():
+        x = (data.test_x.float() / 255 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)
+        logits = model(x)
+    assert loss == pytest.approx(F.cross_entropy(logits, data.test_y).item(), rel=1e-5)
+    assert acc == pytest.approx((logits.argmax(1) == data.test_y).double().mean().item())
+
+
+def test_freed_activation_buffers_are_reused_without_page_faults():
+    """Steps that allocate and free activations of 16, 8 and 4 MB: by default glibc trims the freed heap
+    and the next step faults thousands of pages back in (seen: 3,000-50,000 over 5 steps); kept, it faults none."""
+    if not runtime.keep_freed_memory():
+        pytest.skip("not glibc: the allocator setting does not apply")
+
+    def faults_of_steps() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(5):
+            activations = [torch.ones(mb << 18) for mb in (16, 16, 8, 8, 4, 4)]  # float32: mb << 18 = mb MB
+            del activations
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    faults_of_steps()  # first touch of the heap
+    assert faults_of_steps() < 100
