@@ -181,7 +181,7 @@ def test_wandb_source_equals_local_records(multirun: dict[Path, WandbRun]) -> No
 def test_run_name_from_what_varies() -> None:
     cfg = OmegaConf.create({"model": {"name": "small_cnn"}, "scheduler": {"name": "constant"},
                             "optimizer": {"lr": 0.05, "momentum": 0.9}, "seed": 0})
-    overrides = ["+study=decay", "seed=1", "optimizer.momentum=0.9", "scheduler=step", "logger.mode=online"]
+    overrides = ["study=decay", "seed=1", "optimizer.momentum=0.9", "scheduler=step", "logger.mode=online"]
     assert run_name("decay", overrides, cfg) == "decay/step-m0.9-s1"
     assert run_name(None, ["trainer.epochs=3"], cfg) == "epochs=3"
     assert run_name(None, [], cfg) == "small_cnn-constant-lr0.05-m0.9-s0"

@@ -28,7 +28,7 @@ def test_sweep_runs_the_entry_point_with_existing_keys(path: Path) -> None:
     command = sweep["command"]
     assert command[:4] == MACROS and command[-1] == "${args_no_hyphens}"
     fixed = command[4:-1]
-    assert f"+study={path.stem}" in fixed  # the study's group on the dashboard
+    assert f"study={path.stem}" in fixed  # the study's group on the dashboard
     base = compose_config(*fixed)
     assert base.study == path.stem and OmegaConf.select(base, "logger.group") == path.stem
     for key, spec in sweep["parameters"].items():
