@@ -17,7 +17,8 @@ from sgdtricks.plotting import set_paper_style
 from sgdtricks.record import METRIC_COLUMNS
 from sgdtricks.reports import decay, lr_tuning, momentum
 from sgdtricks.reports.collect import SUMMARY_COLUMNS, SkippedRun, runs_from_records
-from sgdtricks.reports.page import provenance, write_index, write_page
+from sgdtricks.provenance import REPO_ROOT
+from sgdtricks.reports.page import provenance, update_readme_headline, write_index, write_page
 from sgdtricks.reports.sections import Section
 from sgdtricks.reports.stats import default_target
 from sgdtricks.reports.tables import write_table
@@ -126,5 +127,7 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
         wandb_root = runs_root / profile / "reports-wandb" if to_wandb else None
         pages.append(build_profile(runs, mine, profile, out_root / profile, wandb_root))
         print(f"reports: {pages[-1]} ({runs['run'].nunique()} runs, {len(mine)} left out)")
+        if update_readme_headline(REPO_ROOT / "README.md", out_root, profile):
+            print(f"reports: headline of profile {profile} refreshed in README.md")
     write_index(out_root)
     return pages

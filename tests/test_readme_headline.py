@@ -1,0 +1,41 @@
+"""The README's headline block is filled from the generated report files, never typed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sgdtricks.reports.page import update_readme_headline
+
+
+def fake_profile(root: Path) -> None:
+    (root / "cpu" / "data").mkdir(parents=True)
+    (root / "cpu" / "tables").mkdir()
+    info = {"runs": "4 (momentum: 4)", "data": "npz x.npz", "model": "small_cnn", "device": "cpu", "seeds": "momentum: 2"}
+    (root / "cpu" / "data" / "provenance.json").write_text(json.dumps(info))
+    (root / "cpu" / "tables" / "momentum.md").write_text("| arm | acc |\n| :--- | ---: |\n| β = 0.9 | 47.2 |\n")
+
+
+def test_headline_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    fake_profile(tmp_path / "reports")
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- headline:cpu -->\nstale 12.3\n<!-- /headline -->\n\n## Install\n")
+    assert update_readme_headline(readme, tmp_path / "reports", "cpu")
+    text = readme.read_text()
+    assert "stale 12.3" not in text
+    assert "| β = 0.9 | 47.2 |" in text and "reports/cpu/figures/momentum.png" in text
+    assert text.startswith("# title\n\n<!-- headline:cpu -->") and text.endswith("<!-- /headline -->\n\n## Install\n")
+    once = text
+    update_readme_headline(readme, tmp_path / "reports", "cpu")
+    assert readme.read_text() == once  # refreshing twice changes nothing
+
+
+def test_no_markers_or_reports_elsewhere_leave_the_readme_alone(tmp_path: Path) -> None:
+    fake_profile(tmp_path / "elsewhere" / "reports")
+    readme = tmp_path / "repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("# no block\n")
+    assert not update_readme_headline(readme, tmp_path / "elsewhere" / "reports", "cpu")
+    readme.write_text("<!-- headline:cpu -->\n<!-- /headline -->\n")
+    assert not update_readme_headline(readme, tmp_path / "elsewhere" / "reports", "cpu")  # not under the repo
+    assert readme.read_text() == "<!-- headline:cpu -->\n<!-- /headline -->\n"
