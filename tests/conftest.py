@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+
+from sgdtricks.studies import compose_config  # noqa: F401  (tests compose configs as the orchestrator does)
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -57,12 +57,6 @@ def small_npz(cifar_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
         np.savez(path, x_train=full["x_train"][:1000], y_train=full["y_train"][:1000],
                  x_test=full["x_test"][:500], y_test=full["y_test"][:500], classes=full["classes"])
     return path
-
-
-def compose_config(*overrides: str) -> DictConfig:
-    """The config `python -m sgdtricks.train OVERRIDES` would run with (hydra.* keys resolved away)."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -65,3 +65,15 @@ def test_missing_figure_fails_before_any_run(reports_dir: Path, tmp_path: Path) 
     with pytest.raises(UserError, match="nope.png does not exist"):
         log_report(reports_dir, "decay", [reports_dir / "nope.png"], [], run_dir=run_dir)
     assert not run_dir.exists()
+
+
+def test_report_run_online_without_a_key_falls_back_offline(reports_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """W&B trouble at the end of `make reproduce` must not cost the reports: warn, log offline."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc, no stored key
+    run_dir = tmp_path / "runs" / "report" / "momentum"
+    run_id = log_report(reports_dir, "momentum", [reports_dir / "val_acc.png"], [reports_dir / "best.csv"],
+                        run_dir=run_dir, mode="online")
+    assert run_id and len(list((run_dir / "wandb").glob(f"offline-run-*-{run_id}"))) == 1
+    assert "warning: W&B could not start" in capsys.readouterr().err

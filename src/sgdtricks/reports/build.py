@@ -65,7 +65,8 @@ def log_sections_to_wandb(out: Path, sections: dict[str, Section], run_root: Pat
         figures = [out / "figures" / f"{name}.png" for name, _ in sec.figures]
         tables = [out / "tables" / f"{table.name}.csv" for table in sec.tables]
         run_id = log_report(out, study, figures, tables, run_dir=run_root / study)
-        print(f"reports: W&B report run {run_id} in group {study}")
+        if run_id:
+            print(f"reports: W&B report run {run_id} in group {study}")
 
 
 def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, out: Path,

@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from sgdtricks.errors import UserError
-from sgdtricks.tracking import wandb_mode
+from sgdtricks.tracking import start_run, wandb_mode
 
 
 def log_report(reports_dir: Path, study: str, figures: Iterable[Path], tables: Iterable[Path], *, run_dir: Path,
-               project: str = "sgdtricks", entity: str | None = None, mode: str | None = None) -> str:
-    """Log `figures` (PNG files) and `tables` (CSV files) of `study` to a new report run; returns its id.
+               project: str = "sgdtricks", entity: str | None = None, mode: str | None = None) -> str | None:
+    """Log `figures` (PNG files) and `tables` (CSV files) of `study` to a new report run; returns its id, or
+    None when W&B could not start even offline (tracking.start_run warns; the reports on disk stand).
 
     `run_dir` receives the W&B run files (put it under runs/ so `make wandb-sync` finds it); `project`,
     `entity` and `mode` are the training runs' `logger.*` settings, so the report lands in their project.
@@ -32,9 +33,12 @@ def log_report(reports_dir: Path, study: str, figures: Iterable[Path], tables: I
     media = {f"figures/{p.stem}": wandb.Image(str(p)) for p in figures}
     media |= {f"tables/{p.stem}": wandb.Table(dataframe=pd.read_csv(p)) for p in tables}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with wandb.init(project=project, entity=entity, group=study, job_type="report", name=f"{study}/report",
+    run = start_run(wandb, project=project, entity=entity, group=study, job_type="report", name=f"{study}/report",
                     tags=[study, "report"], dir=str(run_dir), mode=wandb_mode(mode),
-                    settings=wandb.Settings(silent=True)) as run:
+                    settings=wandb.Settings(silent=True))
+    if run is None:
+        return None
+    with run:
         run.log(media)
         artifact = wandb.Artifact("reports", type="report", description=f"reports/ as built for the {study} study")
         artifact.add_dir(str(reports_dir))
