@@ -42,19 +42,20 @@ quadratic: install ## momentum on a quadratic, theory beside measurement: figure
 
 reproduce: install ## every study, then reports/ (PROFILE=cpu|full DATA=npz DATA_PATH=file JOBS=n ARGS=overrides)
 	$(REPRODUCE) $(ARGS)
+	$(PY) -m sgdtricks.reports --no-build --out $(REPORTS) --readme README.md
 
 study: install ## one study, STUDY=lr_tuning|momentum|decay (same variables as reproduce)
 	@test -n "$(STUDY)" || { echo "error: STUDY is not set; make study STUDY=lr_tuning|momentum|decay" >&2; exit 2; }
 	$(REPRODUCE) --studies $(STUDY) --no-reports $(ARGS)
 
 reports: install ## figures, tables and pages in reports/<profile>/ from runs/ (SOURCE=local|wandb, PROFILE=...)
-	$(PY) -m sgdtricks.reports --source $(SOURCE) --runs $(RUNS) --out $(REPORTS) $(if $(PROFILE),--profile $(PROFILE))
+	$(PY) -m sgdtricks.reports --source $(SOURCE) --runs $(RUNS) --out $(REPORTS) $(if $(PROFILE),--profile $(PROFILE)) --readme README.md
 
 sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and print the `wandb agent` command
-	@$(PY) -m sgdtricks.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)
+	@$(PY) -m sgdtricks.study.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)
 
 wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
-	@$(PY) -m sgdtricks.wandb_cli sync runs
+	@$(PY) -m sgdtricks.study.wandb_cli sync runs
 
 .PHONY: bench
 bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)

@@ -1,4 +1,6 @@
-"""Shared fixtures: the real CIFAR-10 subset (skipped with a reason where absent), composed configs, runs."""
+"""Shared fixtures: data the suite makes itself (runs anywhere), the real CIFAR-10 subset for the few tests whose
+assertion is about learning real images (skipped with a reason where neither it nor torchvision's CIFAR-10 is
+present), composed configs, runs."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sgdtricks.studies import compose_config  # noqa: F401  (tests compose configs as the orchestrator does)
+from sgdtricks.config.studies import compose_config  # noqa: F401  (tests compose configs as the orchestrator does)
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -41,22 +43,58 @@ def _wandb_teardown() -> Iterator[None]:
         sys.modules["wandb"].teardown()
 
 
-@pytest.fixture(scope="session")
-def cifar_npz() -> Path:
-    """The real CIFAR-10 subset shipped beside the project (5170 train / 1017 test images)."""
-    if not CIFAR_SUBSET.is_file():
-        pytest.skip(f"real CIFAR-10 subset not found at {CIFAR_SUBSET} (set SGDTRICKS_DATASETS to its folder)")
-    return CIFAR_SUBSET
+def make_npz(path: Path, n_train: int = 1000, n_test: int = 500, seed: int = 0) -> Path:
+    """A CIFAR-shaped npz (uint8 32x32x3, 10 classes) with learnable structure: each class has its own colour
+    and a coarse blob pattern (which survives random crops and flips), under pixel noise. A small CNN gets far
+    above chance within 2 epochs, so tests of training see a model learn, not noise."""
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(40, 215, size=(10, 3))
+    blobs = rng.uniform(-50, 50, size=(10, 4, 4, 3)).repeat(8, axis=1).repeat(8, axis=2)  # 8x8 blocks
 
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 10  # every class present, balanced
+        rng.shuffle(y)
+        x = colours[y, None, None, :] + blobs[y] + rng.normal(0, 40, size=(n, 32, 32, 3))
+        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
 
-@pytest.fixture(scope="session")
-def small_npz(cifar_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 1000 train and 500 test images of the real subset: real data, quick epochs."""
-    path = tmp_path_factory.mktemp("data") / "cifar10-small.npz"
-    with np.load(cifar_npz, allow_pickle=False) as full:
-        np.savez(path, x_train=full["x_train"][:1000], y_train=full["y_train"][:1000],
-                 x_test=full["x_test"][:500], y_test=full["y_test"][:500], classes=full["classes"])
+    x_train, y_train = split(n_train)
+    x_test, y_test = split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             classes=np.array([f"class{i}" for i in range(10)]))
     return path
+
+
+def torchvision_cifar_npz(root: Path, path: Path, n_train: int = 5170, n_test: int = 1017) -> Path | None:
+    """torchvision's CIFAR-10, when already in `root` (data.root), as an npz of the subset's size; None if absent."""
+    import torchvision
+
+    try:
+        train = torchvision.datasets.CIFAR10(str(root), train=True, download=False)
+        test = torchvision.datasets.CIFAR10(str(root), train=False, download=False)
+    except (OSError, RuntimeError):
+        return None
+    np.savez(path, x_train=train.data[:n_train], y_train=np.asarray(train.targets[:n_train]),
+             x_test=test.data[:n_test], y_test=np.asarray(test.targets[:n_test]), classes=np.asarray(train.classes))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real CIFAR-10 images, for tests whose assertion is about learning them: the subset shipped beside the
+    project (5170 train / 1017 test), else torchvision's CIFAR-10 already in ./data; skipped without either."""
+    if CIFAR_SUBSET.is_file():
+        return CIFAR_SUBSET
+    made = torchvision_cifar_npz(REPO / "data", tmp_path_factory.mktemp("cifar") / "cifar10-from-torchvision.npz")
+    if made is None:
+        pytest.skip(f"real CIFAR-10 not found: neither the subset at {CIFAR_SUBSET} (set SGDTRICKS_DATASETS to "
+                    f"its folder) nor torchvision's CIFAR-10 in {REPO / 'data'}")
+    return made
+
+
+@pytest.fixture(scope="session")
+def small_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1000 train and 500 test synthetic CIFAR-shaped images (make_npz): quick epochs, on any machine."""
+    return make_npz(tmp_path_factory.mktemp("data") / "synthetic-small.npz")
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -13,18 +13,18 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from conftest import compose_config
-from sgdtricks import augment
-from sgdtricks.data import load_data
-from sgdtricks.train import train_epoch
+from sgdtricks.run import augment
+from sgdtricks.run.data import load_data
+from sgdtricks.run.loop import train_epoch
 
 PAD, SIZE = 4, (32, 32)
 OFFSETS = 2 * PAD + 1  # 9 crop positions per axis
 
 
 @pytest.fixture(scope="module")
-def images(cifar_npz) -> torch.Tensor:
-    """64 real CIFAR-10 training images, uint8 NCHW."""
-    with np.load(cifar_npz, allow_pickle=False) as npz:
+def images(small_npz) -> torch.Tensor:
+    """64 CIFAR-shaped training images, uint8 NCHW (equality with torchvision holds for any pixels)."""
+    with np.load(small_npz, allow_pickle=False) as npz:
         return torch.from_numpy(npz["x_train"][:64]).permute(0, 3, 1, 2).contiguous()
 
 
@@ -139,7 +139,7 @@ def test_train_epoch_feeds_each_source_once_as_a_torchvision_augmentation(small_
     data = load_data(cfg.data, torch.device("cpu"))
     model = InputRecorder(data.num_classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    train_epoch(model, optimizer, data, cfg, 1, torch.autocast("cpu", enabled=False), {"stop": False})
+    train_epoch(model, optimizer, data, cfg, 1, torch.autocast("cpu", enabled=False), {"signal": 0})
     seen = torch.cat(model.batches)
     assert [len(b) for b in model.batches] == [32, 32, 32]
     pixels = (seen * data.std.view(1, -1, 1, 1) + data.mean.view(1, -1, 1, 1)) * 255  # undo normalize

@@ -3,7 +3,6 @@ no traceback, and no record claiming `finished`."""
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zipfile
 from collections.abc import Callable
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATASETS, compose_config, run_cli
+from conftest import compose_config, run_cli
 
 from sgdtricks.errors import ConfigError, DataError
-from sgdtricks.train import train
+from sgdtricks.run.trainer import train
 
 SMALL = ["model.widths=[8,16,32]", "trainer.epochs=1", "logger=none"]
 
@@ -31,6 +30,8 @@ SMALL = ["model.widths=[8,16,32]", "trainer.epochs=1", "logger=none"]
     (["scheduler=plateau", "scheduler.patience=-1"], "scheduler.patience"),
     (["scheduler=plateau", "scheduler.factor=1.0"], "scheduler.factor"),
     (["scheduler=plateau", "scheduler.factor=0"], "scheduler.factor"),
+    (["trainer.log_every=0"], "trainer.log_every"),
+    (["trainer.batch_size=0"], "trainer.batch_size"),
 ])
 def test_out_of_range_config_value_names_its_key(overrides: list[str], key: str, small_npz: Path, tmp_path: Path):
     cfg = compose_config("data=npz", f"data.path={small_npz}", *SMALL, *overrides)
@@ -90,6 +91,15 @@ BAD_FILES = {
     "label 10 of 10 classes": (with_array("y_train", lambda y: np.where(y == 0, 10, y)), "labels outside"),
     "negative label": (with_array("y_test", lambda y: y - 1), "labels outside"),
     "pickled objects": (with_array("classes", lambda c: c.astype(object)), "is not a readable .npz"),
+    "1-based labels, no classes": (lambda arrays, path: np.savez(path, **{
+        **{k: v for k, v in arrays.items() if k != "classes"}, "y_train": arrays["y_train"] + 1,
+        "y_test": arrays["y_test"] + 1}), "y_train has no image of class 0 of 0..10"),
+    "a stray 255, no classes": (lambda arrays, path: np.savez(path, **{
+        **{k: v for k, v in arrays.items() if k != "classes"},
+        "y_train": np.where(np.arange(len(arrays["y_train"])) == 0, 255, arrays["y_train"])}),
+        "y_train has no image of class 10, 11, 12"),
+    "a class absent from training": (with_array("y_train", lambda y: np.where(y == 3, 4, y)),
+                                     "y_train has no image of class 3 of 0..9"),
 }
 
 
@@ -113,18 +123,15 @@ def test_bad_data_file_names_the_file(case: str, real_arrays: dict, tmp_path: Pa
 
 
 def fashion_mnist_files(root: Path, n: int = 100) -> Path:
-    """The first `n` real Fashion-MNIST images and labels as torchvision's unpacked files (headers saying n)."""
-    source = DATASETS / "fashion-mnist"
-    if not source.is_dir():
-        pytest.skip(f"Fashion-MNIST not found at {source}")
+    """`n` Fashion-MNIST-shaped images and labels (every class present) as torchvision's unpacked idx files."""
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for gz in source.glob("*.gz"):
-        images = "images" in gz.name
-        with gzip.open(gz) as f:
-            body = f.read(16 + 28 * 28 * n)[16:] if images else f.read(8 + n)[8:]
-        header = struct.pack(">IIII", 2051, n, 28, 28) if images else struct.pack(">II", 2049, n)
-        (raw / gz.stem).write_bytes(header + body)
+    rng = np.random.default_rng(0)
+    for split in ("train", "t10k"):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
     return raw
 
 

@@ -15,7 +15,7 @@ import torch
 
 from conftest import REPO, compose_config
 from sgdtricks.bench import model_flops_per_image
-from sgdtricks.data import load_data
+from sgdtricks.run.data import load_data
 
 TINY = ["model.widths=[8,16,32]", "trainer.batch_size=32"]
 

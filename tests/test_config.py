@@ -6,7 +6,8 @@ import torch
 import pytest
 
 from conftest import CONF, compose_config
-from sgdtricks.train import instantiate, step_scheduler
+from sgdtricks.run.loop import step_scheduler
+from sgdtricks.run.setup import instantiate
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]

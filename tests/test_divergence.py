@@ -11,8 +11,10 @@ import pandas as pd
 import torch
 from conftest import compose_config, run_cli, wandb_run_summary
 
-from sgdtricks.data import load_data
-from sgdtricks.train import build_model, instantiate, train, train_epoch
+from sgdtricks.run.data import load_data
+from sgdtricks.run.loop import train_epoch
+from sgdtricks.run.setup import instantiate
+from sgdtricks.run.trainer import train
 
 HUGE_LR = 1e20  # real data, plain SGD: the logits overflow in the first steps
 
@@ -31,7 +33,7 @@ def test_diverging_job_is_recorded_and_the_multirun_goes_on(small_npz: Path, tmp
     assert summary["diverged_epoch"] == summary["epochs_completed"] == len(rows) == rows["epoch"].iloc[-1]
     assert not math.isfinite(rows["train_loss"].iloc[-1])
     assert rows[["val_loss", "val_acc", "test_loss", "test_acc"]].iloc[-1].isna().all()  # no fake numbers
-    assert "best_val_acc" not in summary or summary["best_val_acc"] == rows["val_acc"].max()
+    assert summary["best_val_acc"] is None or summary["best_val_acc"] == rows["val_acc"].max()
     assert f"diverged: non-finite loss in epoch {summary['diverged_epoch']}" in result.stdout
 
     wandb_run = wandb_run_summary(diverged)
@@ -51,10 +53,10 @@ def test_the_epoch_stops_within_log_every_steps_of_a_non_finite_loss(small_npz: 
     cfg = compose_config("data=npz", f"data.path={small_npz}", "model.widths=[8,16,32]", "logger=none",
                          f"optimizer.lr={HUGE_LR}", "trainer.log_every=1", "trainer.batch_size=32")
     data = load_data(cfg.data, torch.device("cpu"))
-    model = build_model(cfg.model, data)
+    model = instantiate(cfg.model, data.in_channels, data.num_classes)
     optimizer = instantiate(cfg.optimizer, model.parameters())
     steps = []
     optimizer.register_step_post_hook(lambda *_: steps.append(1))
-    loss, _ = train_epoch(model, optimizer, data, cfg, 1, torch.autocast("cpu", enabled=False), {"stop": False})
+    loss, _ = train_epoch(model, optimizer, data, cfg, 1, torch.autocast("cpu", enabled=False), {"signal": 0})
     assert not math.isfinite(loss)
     assert len(steps) < math.ceil(len(data.train_x) / 32) / 2  # far from the whole epoch

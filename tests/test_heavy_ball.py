@@ -11,14 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from conftest import compose_config
-from sgdtricks import augment
-from sgdtricks.config_checks import check_config
-from sgdtricks.data import load_data
+from sgdtricks.run import augment
+from sgdtricks.config.checks import check_config
+from sgdtricks.run.data import load_data
 from sgdtricks.errors import ConfigError
 from sgdtricks.models import SmallCNN
 from sgdtricks.optim import HeavyBall
-from sgdtricks.record import RunRecord
-from sgdtricks.train import instantiate, train
+from sgdtricks.record.files import RunRecord
+from sgdtricks.run.setup import instantiate
+from sgdtricks.run.trainer import train
 
 TINY = ["model.widths=[8,16]", "logger=none", "trainer.device=cpu"]
 

@@ -15,22 +15,22 @@ import pandas as pd
 import pytest
 import yaml
 
-from sgdtricks import reproduce
+from sgdtricks.study import reproduce
 from sgdtricks.reports.__main__ import main as reports_main
 from sgdtricks.reports.figures import curves, palette
 from sgdtricks.reports.stats import t_975
 
 TINY = ["model.widths=[8,16,32]", "trainer.epochs=2", "logger=none"]
 # Two cells per study (2 seeds each, the cpu profile's): lr 1e30 diverges; momentum 0 vs 0.9; constant vs step.
-CELLS = {"lr_tuning": ["optimizer.lr=0.05,1e+30"], "momentum": ["+arm=momentum_0,momentum_09"],
-         "decay": ["scheduler=constant,step", "optimizer.momentum=0.9"]}
+CELLS = {"lr_tuning": ["optimizer.lr=0.05,1e+30"], "momentum": ["+arm=momentum_0,momentum_09", "seed=10,11"],
+         "decay": ["scheduler=constant,step", "optimizer.momentum=0.9", "seed=10,11"]}
 FIGURES = ["lr_tuning", "momentum", "momentum_sweep", "effective_step", "decay_lr", "decay"]
 TABLES = ["lr_tuning", "momentum", "momentum_differences", "decay", "decay_differences"]
 
 
 @pytest.fixture(scope="module")
 def study_runs(small_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """runs/cpu/<study>/... of the three studies, made by `make study` as a user runs it (2 epochs, tiny CNN)."""
+    """runs/cpu/... of the three studies, made by `make study` as a user runs it (2 epochs, tiny CNN)."""
     runs = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OMP_NUM_THREADS", "1")  # tiny models: a second thread only waits, worse on a busy machine
@@ -51,7 +51,8 @@ def built(study_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def records(runs: Path, study: str) -> list[tuple[dict, list[dict]]]:
     """(config, metrics rows) of every run of `study`, read with yaml and csv alone."""
     out = []
-    for run_dir in sorted((runs / "cpu" / study).iterdir()):
+    for entry in json.loads((runs / "cpu" / "grids.json").read_text())[study]:
+        run_dir = runs / "cpu" / entry["run_key"]
         if (run_dir / "metrics.csv").is_file():
             config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
             with open(run_dir / "metrics.csv") as f:
@@ -81,7 +82,7 @@ def test_every_figure_table_and_page_is_written(built: Path) -> None:
 def test_runs_csv_holds_every_epoch_of_every_run(built: Path, study_runs: Path) -> None:
     table = pd.read_csv(built / "data" / "runs.csv")
     expected = sum(len(rows) for study in CELLS for _, rows in records(study_runs, study))
-    assert len(table) == expected and table["run"].nunique() == 12
+    assert len(table) == expected and table["run"].nunique() == 10  # decay's constant/0.9 runs are momentum's 0.9 arm
     assert {"optimizer.momentum", "scheduler.name", "seed", "study", "profile", "test_acc"} <= set(table.columns)
 
 
@@ -103,7 +104,7 @@ def test_cell_tables_equal_numbers_recomputed_from_metrics_csv(built: Path, stud
 
 def test_differences_are_paired_by_seed_with_a_t_interval(built: Path, study_runs: Path) -> None:
     final = {(c["scheduler"]["name"], c["seed"]): rows[-1]["test_acc"] for c, rows in records(study_runs, "decay")}
-    diffs = [final["step", s] - final["constant", s] for s in (0, 1)]
+    diffs = [final["step", s] - final["constant", s] for s in (10, 11)]
     row = pd.read_csv(built / "tables" / "decay_differences.csv").query(
         "comparison == 'step − constant, β = 0.9' and metric == 'final_test_acc'").iloc[0]
     half = 12.706 * statistics.stdev(diffs) / math.sqrt(2)  # t_{0.975, 1 df}
@@ -113,8 +114,9 @@ def test_differences_are_paired_by_seed_with_a_t_interval(built: Path, study_run
 
 
 def test_a_diverged_run_is_counted_not_dropped(built: Path, study_runs: Path) -> None:
-    statuses = [json.loads((d / "summary.json").read_text())["status"]
-                for d in (study_runs / "cpu" / "lr_tuning").iterdir() if "1e+30" in d.name]
+    grid = json.loads((study_runs / "cpu" / "grids.json").read_text())["lr_tuning"]
+    statuses = [json.loads((study_runs / "cpu" / e["run_key"] / "summary.json").read_text())["status"]
+                for e in grid if "-lr1e+30-" in e["run_key"]]
     assert statuses == ["diverged", "diverged"]
     table = pd.read_csv(built / "tables" / "lr_tuning.csv").set_index("optimizer.lr")
     assert table.loc[1e30, "diverged"] == 2 and table.loc[1e30, "runs"] == 2
@@ -139,7 +141,8 @@ def test_a_diverged_run_gets_an_x_where_its_curve_ends(built: Path) -> None:
 def test_broken_runs_are_listed_and_skipped(study_runs: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     shutil.copytree(study_runs, runs)
-    momentum = sorted((runs / "cpu" / "momentum").glob("*seed=1*"))
+    grid = json.loads((runs / "cpu" / "grids.json").read_text())["momentum"]
+    momentum = sorted(runs / "cpu" / e["run_key"] for e in grid if "-s11-" in e["run_key"])
     failed = json.loads((momentum[0] / "summary.json").read_text()) | {"status": "failed"}
     (momentum[0] / "summary.json").write_text(json.dumps(failed))
     (momentum[1] / "metrics.csv").unlink()

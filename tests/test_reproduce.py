@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-from sgdtricks import reproduce
+from sgdtricks.study import reproduce
 from sgdtricks.errors import UserError
-from sgdtricks.reports.collect import runs_from_records
+from sgdtricks.config import grid
+from sgdtricks.reports.collect import read_runs, runs_from_records
 
 TINY = ["model.widths=[8,16,32]", "trainer.epochs=3", "logger=none", "optimizer.lr=0.05,0.1"]  # 2 lrs x 2 seeds
 ENV = {"OMP_NUM_THREADS": "1"}  # tiny models: a second thread only waits, worse on a busy machine
@@ -84,20 +85,20 @@ def test_a_second_reproduce_trains_nothing(crashed_then_finished, small_npz: Pat
     assert snapshot(runs) == crashed_then_finished["after"]
 
 
-def test_a_run_directory_of_another_config_is_refused(crashed_then_finished, small_npz: Path,
-                                                      tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
-    shutil.copytree(crashed_then_finished["runs"], runs)
-    other = tmp_path / "other.npz"  # same run directories (data.path is not part of their names), other data
+def test_other_data_names_other_run_directories(crashed_then_finished, small_npz: Path, tmp_path: Path) -> None:
+    """The data is identified by content: the same grid on another file is other runs, in other directories,
+    so it never meets (let alone overwrites) the records of the first; the reports pool the grid last launched."""
+    runs = crashed_then_finished["runs"]
+    other = tmp_path / "other.npz"
     with np.load(small_npz) as npz:
         np.savez(other, **{k: npz[k][::-1] if k.startswith("x_") else npz[k] for k in npz.files})
-    before = snapshot(runs)
-    proc = reproduce_cli(*reproduce_args(other, runs))
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 2 and "different config" in out
-    assert snapshot(runs) == before  # no record touched
-    frame, _ = runs_from_records(runs)  # and no report attributes a run to the other config
-    assert set(frame["data.path"]) == {str(small_npz)}
+    keys = lambda data: {r.run_key for r, _ in grid.expand("lr_tuning", "cpu", [  # noqa: E731
+        "data=npz", f"data.path={data}", *TINY])}
+    mine = keys(small_npz)
+    assert mine == {d.name for d in done(crashed_then_finished["after"])}
+    assert keys(other).isdisjoint(mine) and len(keys(other)) == len(mine)
+    frame, _ = runs_from_records(runs)
+    assert set(frame["run"].str.split("/").str[1]) == mine
 
 
 def test_profile_is_full_with_a_cuda_gpu_else_cpu_and_profile_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +127,6 @@ def test_submitit_launcher_runs_a_study_job(small_npz: Path, tmp_path: Path) -> 
                      "seed=0", "data=npz", f"data.path={small_npz}", "model.widths=[8,16,32]", "trainer.epochs=1",
                      "logger=none", f"hydra.sweep.dir={tmp_path}", env=ENV)
     assert result.returncode == 0, result.stderr
-    frame, skipped = runs_from_records(tmp_path)
+    frame, skipped = read_runs(tmp_path, [p.parent for p in tmp_path.rglob("summary.json")])
     assert not skipped and frame["run"].nunique() == 1 and frame["status"].iloc[0] == "finished"
     assert (tmp_path / ".submitit").is_dir()

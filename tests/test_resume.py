@@ -4,6 +4,7 @@ never interrupted; damaged, foreign or other-config checkpoints are refused with
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -11,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import compose_config, run_cli, start_cli, wandb_records
+from conftest import REPO, compose_config, run_cli, start_cli, wandb_records
 
 from sgdtricks.errors import CheckpointError, RecordError
-from sgdtricks.record import RunRecord, atomic_write
-from sgdtricks.train import train
+from sgdtricks.record.files import RunRecord, atomic_write
+from sgdtricks.run.trainer import train
 
 # 4 epochs of 113 small steps (~0.3 s each on 2 cores). The plateau threshold makes every epoch after the
 # first "bad", so with patience 1 the lr drops only after epoch 3: a kill during epoch 3 resumes from a
@@ -28,7 +29,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 def args(data: Path, run_dir: Path, *extra: str, logger: str = "none") -> list[str]:
     return ["data=npz", f"data.path={data}", f"trainer.epochs={EPOCHS}", "model.widths=[8,16,32]",
-            "trainer.batch_size=8", "scheduler=plateau", "scheduler.patience=1", "scheduler.threshold=0.5",
+            "trainer.batch_size=8", "scheduler=plateau", "scheduler.patience=1", "scheduler.threshold_mode=abs",
+            "scheduler.threshold=100",  # no epoch improves by 100: the plateau cuts after epoch 3, whatever the data
             f"logger={logger}", f"hydra.run.dir={run_dir}", *extra]
 
 
@@ -91,11 +93,12 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted_run(reference: Path, 
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_sigterm_ends_cleanly_with_a_consistent_record_then_resumes(reference: Path, small_npz: Path,
-                                                                    tmp_path: Path):
-    rc, out, err = signal_after_epoch(args(small_npz, tmp_path, logger="wandb"), 1, signal.SIGTERM)
-    assert rc == 128 + signal.SIGTERM, err
-    assert "Traceback" not in err and "interrupted by SIGTERM" in out
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # a cluster's preemption; Ctrl-C
+def test_stop_signal_ends_cleanly_with_a_consistent_record_then_resumes(sig: signal.Signals, reference: Path,
+                                                                        small_npz: Path, tmp_path: Path):
+    rc, out, err = signal_after_epoch(args(small_npz, tmp_path, logger="wandb"), 1, sig)
+    assert rc == 128 + sig, err  # 143 for SIGTERM, 130 for SIGINT
+    assert "Traceback" not in err and f"interrupted by {sig.name}" in out
     done = metrics(tmp_path)
     state = RunRecord(tmp_path).load_checkpoint()
     assert summary(tmp_path)["status"] == "interrupted"
@@ -122,6 +125,31 @@ def test_a_different_config_never_reuses_the_directory(reference: Path, small_np
     after.pop(Path("train.log"))  # Hydra's job log, appended to by every start
     before.pop(Path("train.log"))
     assert after == before  # .hydra/ was rewritten by Hydra with the refused config, then put back
+    assert "differs in optimizer.lr" in result.stderr  # says what differs
+
+
+def test_the_same_run_under_another_spelling_of_its_placement_is_found_done(reference: Path, small_npz: Path,
+                                                                            tmp_path: Path):
+    """Placement is not identity: the data path spelled relative instead of absolute, the device named."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    relative = os.path.relpath(small_npz, REPO)
+    result = run_cli(*args(Path(relative), run_dir, "trainer.device=cpu", "trainer.log_every=5"), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    assert "already finished, nothing to do" in result.stdout
+    pd.testing.assert_frame_equal(metrics(run_dir), metrics(reference), check_exact=True)
+
+
+def test_a_checkpoint_of_another_device_type_is_refused(reference: Path, small_npz: Path, tmp_path: Path):
+    """The data order is drawn on the device: a run begun on CUDA does not continue on the CPU."""
+    state = RunRecord(reference).load_checkpoint()
+    record = RunRecord(tmp_path)
+    record.save_checkpoint({k: v for k, v in state.items() if k != "format"} | {"device_type": "cuda"})
+    (tmp_path / "summary.json").write_text(json.dumps({**summary(reference), "status": "interrupted"}))
+    result = run_cli(*args(small_npz, tmp_path), env=ONE_THREAD)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {record.checkpoint_path} was written on cuda and this run is on cpu")
+    assert len(result.stderr.splitlines()) == 1
 
 
 # In-process: a 1-epoch run whose final summary write was cut off (status still "running").

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import compose_config, run_cli, wandb_records
-from sgdtricks.record import METRIC_COLUMNS
-from sgdtricks.tracking import EPOCH_KEYS
-from sgdtricks.train import train
+from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.tracking import EPOCH_KEYS
+from sgdtricks.run.trainer import train
 
 TINY = ["model.widths=[8,16,32]", "logger=none"]
 

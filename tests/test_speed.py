@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import REPO, compose_config
-from sgdtricks.data import load_data
+from sgdtricks.run.data import load_data
 from sgdtricks.models import SmallCNN
-from sgdtricks.train import evaluate
+from sgdtricks.run.loop import evaluate
 
 
 def conventional_order(model: SmallCNN) -> nn.Sequential:
@@ -53,7 +53,7 @@ def test_cpu_evaluation_in_training_sized_batches_gives_the_whole_split_metrics(
 
 FAULTS_OF_STEPS = """
 import resource, sys, torch
-from sgdtricks import runtime
+from sgdtricks.run import runtime
 if not runtime.keep_freed_memory():
     sys.exit(3)
 

@@ -1,4 +1,5 @@
-"""Every study composes under every profile into the cells it promises, each job in its own stable directory."""
+"""Every study composes under every profile into the cells it promises, each job in a run directory named by its
+identity; cells two studies share are one run; tuning and evidence seeds are disjoint."""
 
 from __future__ import annotations
 
@@ -6,39 +7,24 @@ import functools
 import itertools
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from conftest import CONF, compose_config
-from sgdtricks.config_checks import check_config
+from sgdtricks.config import grid as grids
+from sgdtricks.config.checks import check_config
 from sgdtricks.errors import ConfigError
-from sgdtricks.resolvers import register_resolvers
+from sgdtricks.record.identity import run_key
 
-register_resolvers()
 STUDIES = sorted(p.stem for p in (CONF / "study").glob("*.yaml"))
 PROFILES = sorted(p.stem for p in (CONF / "profile").glob("*.yaml"))
 BASE_LR = {"cpu": 0.02, "full": 0.05}  # cpu measures its own (base_lr: ???); any value stands in for it here
 
 
 @functools.cache
-def jobs(study: str, profile: str, *extra: str) -> list[tuple[list[str], dict]]:
-    """Each job of `python -m sgdtricks.train -m study=S profile=P EXTRA`, as Hydra's basic sweeper expands the
-    grid: its overrides, and its resolved config with the run directory's parts under "dir"."""
-    overrides = [f"study={study}", f"profile={profile}", *extra]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        sweep = compose(config_name="config", overrides=overrides, return_hydra_config=True).hydra.sweeper.params
-        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweep.items()])
-        axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed]
-        out = []
-        for job in itertools.product(*axes):
-            cfg = compose(config_name="config", overrides=[*overrides, *job], return_hydra_config=True)
-            task = OmegaConf.to_container(cfg, resolve=False)
-            task.pop("hydra")
-            task = OmegaConf.to_container(OmegaConf.create(task), resolve=True)
-            task["dir"] = {"sweep": cfg.hydra.sweep.dir, "sub": cfg.hydra.job.override_dirname}
-            out.append((list(job), task))
-    return out
+def jobs(study: str, profile: str, *extra: str) -> list[tuple[grids.GridRun, dict]]:
+    """Each job of `python -m sgdtricks.train -m study=S profile=P EXTRA` (config/grid.py, Hydra's own expansion)
+    with its resolved config."""
+    return [(run, OmegaConf.to_container(cfg, resolve=True)) for run, cfg in grids.expand(study, profile, extra)]
 
 
 def extra(profile: str) -> list[str]:
@@ -48,21 +34,35 @@ def extra(profile: str) -> list[str]:
 @pytest.mark.parametrize(("study", "profile"), list(itertools.product(STUDIES, PROFILES)))
 def test_every_study_composes_with_unique_stable_run_directories(study: str, profile: str) -> None:
     grid = jobs(study, profile, *extra(profile))
-    dirs = [cfg["dir"]["sub"] for _, cfg in grid]
-    assert len(set(dirs)) == len(dirs), "two jobs would write the same run directory"
-    assert all("/" not in d and len(d) < 200 for d in dirs)
+    keys = [run.run_key for run, _ in grid]
+    assert len(set(keys)) == len(keys), "two jobs would write the same run directory"
+    assert all("/" not in k and len(k) < 120 for k in keys)
     assert {cfg["study"] for _, cfg in grid} == {study} and {cfg["logger"]["group"] for _, cfg in grid} == {study}
-    assert {cfg["dir"]["sweep"] for _, cfg in grid} == {f"runs/{profile}/{study}"}
     seeds = {cfg["seed"] for _, cfg in grid}
-    assert len(seeds) >= (3 if profile == "full" else 2)
-    for job, cfg in grid:  # every job builds: its values pass the config checks
+    assert len(seeds) >= (2 if study == "lr_tuning" else 5)
+    for _, cfg in grid:  # every job builds: its values pass the config checks
         check_config(OmegaConf.create(cfg))
-    # the same job, its overrides given in another order, lands in the same directory
-    job, cfg = grid[-1]
-    overrides = [*reversed(job), *reversed(extra(profile)), f"profile={profile}", f"study={study}"]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        again = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    assert again.hydra.job.override_dirname == cfg["dir"]["sub"]
+    # the same job, its overrides given in another order and with its data placed elsewhere, has the same key
+    run, _ = grid[-1]
+    again = compose_config(*reversed(run.overrides), "data.root=/elsewhere", "trainer.device=cpu")
+    assert run_key(again) == run.run_key
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_tuning_and_evidence_seeds_are_disjoint(profile: str) -> None:
+    tuning = {cfg["seed"] for _, cfg in jobs("lr_tuning", profile, *extra(profile))}
+    for study in ("momentum", "decay"):
+        assert tuning.isdisjoint({cfg["seed"] for _, cfg in jobs(study, profile, *extra(profile))})
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_cells_two_studies_hold_are_one_run(profile: str) -> None:
+    momentum, decay = (jobs(s, profile, *extra(profile)) for s in ("momentum", "decay"))
+    shared = {r.config_hash for r, _ in momentum} & {r.config_hash for r, _ in decay}
+    constant = {r.config_hash for r, c in decay if c["scheduler"]["name"] == "constant"}
+    assert shared == constant  # beta 0 and 0.9 at base_lr, every seed: momentum's arms are decay's constant cells
+    runs = [r for r, _ in momentum + decay]
+    assert len(grids.distinct(runs)) == len(runs) - len(shared)
 
 
 def cells(study: str, profile: str) -> set[tuple]:

@@ -15,14 +15,16 @@ from typing import Any
 import pandas as pd
 import pytest
 import torch
-from conftest import run_cli, wandb_records
+from conftest import compose_config, run_cli, wandb_records
 from omegaconf import OmegaConf
 
-from sgdtricks import diagnostics
+from sgdtricks.run import diagnostics
 from sgdtricks.optim import HeavyBall
-from sgdtricks.reports.collect import flatten, runs_from_records
+from sgdtricks.record.identity import run_key
+from sgdtricks.record.tracking import flatten
+from sgdtricks.reports.collect import read_runs
 from sgdtricks.reports.wandb_source import runs_from_wandb
-from sgdtricks.tracking import EPOCH_KEYS, run_name
+from sgdtricks.record.tracking import EPOCH_KEYS, run_name
 
 MOMENTA, LRS = (0.0, 0.9), (0.05, 1e30)  # lr 1e30 diverges within the first epoch
 EPOCHS, BATCH, LOG_EVERY = 2, 128, 3
@@ -116,8 +118,8 @@ def test_one_distinct_run_per_job_with_config_group_name_tags(multirun: dict[Pat
         assert summary["wandb_run_id"] == run.info["run_id"]
         assert run.info["run_group"] == "wbtest" and run.info["job_type"] == "train"
         parts = run.info["display_name"].removeprefix("wbtest/").split("-")
-        assert run.info["display_name"].startswith("wbtest/") and f"m{momentum:g}" in parts and "npz" in parts
-        assert f"lr{lr:g}" in parts or f"lr{lr}" in parts
+        assert run.info["display_name"] == f"wbtest/{summary['run_key']}"  # named as its directory would be
+        assert f"m{momentum:g}" in parts and f"lr{lr:g}" in parts
         diverged = summary["status"] == "diverged"
         assert diverged == (lr > 1)
         assert sorted(run.info["tags"]) == sorted(["npz", "small_cnn", "constant", f"m{momentum:g}"]
@@ -164,7 +166,7 @@ def test_checkpoint_is_a_model_artifact(multirun: dict[Path, WandbRun]) -> None:
 
 def test_wandb_source_equals_local_records(multirun: dict[Path, WandbRun]) -> None:
     root = next(iter(multirun)).parent
-    from_records, skipped = runs_from_records(root)
+    from_records, skipped = read_runs(root, list(multirun))
     assert not skipped
     run_ids = {str(d.relative_to(root)): json.loads((d / "summary.json").read_text())["wandb_run_id"] for d in multirun}
     from_records["run"] = from_records["run"].map(run_ids)
@@ -178,13 +180,12 @@ def test_wandb_source_equals_local_records(multirun: dict[Path, WandbRun]) -> No
     pd.testing.assert_frame_equal(from_wandb, from_records, check_like=True, check_dtype=False, rtol=1e-9)
 
 
-def test_run_name_from_what_varies() -> None:
-    cfg = OmegaConf.create({"model": {"name": "small_cnn"}, "scheduler": {"name": "constant"},
-                            "optimizer": {"lr": 0.05, "momentum": 0.9}, "seed": 0})
-    overrides = ["study=decay", "seed=1", "optimizer.momentum=0.9", "scheduler=step", "logger.mode=online"]
-    assert run_name("decay", overrides, cfg) == "decay/step-m0.9-s1"
-    assert run_name(None, ["trainer.epochs=3"], cfg) == "epochs=3"
-    assert run_name(None, [], cfg) == "small_cnn-constant-lr0.05-m0.9-s0"
+def test_run_name_is_the_run_key_under_its_group() -> None:
+    cfg = compose_config("seed=1", "optimizer.momentum=0.9", "scheduler=step", "logger.mode=online")
+    assert run_name("decay", cfg) == f"decay/{run_key(cfg)}"
+    assert run_name(None, cfg) == run_key(cfg)
+    assert run_key(cfg).startswith("small_cnn-step-lr0.05-m0.9-s1-")
+    assert run_key(compose_config("seed=1", "optimizer.momentum=0.9", "scheduler=step", "logger=none")) == run_key(cfg)
 
 
 @pytest.mark.parametrize("optimizer_cls", [torch.optim.SGD, HeavyBall])

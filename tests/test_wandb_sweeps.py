@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,14 +60,15 @@ def test_a_sweep_job_runs_as_the_agent_starts_it(small_npz: Path, tmp_path: Path
     assert (config.scheduler.name, config.optimizer.momentum, config.seed, config.study) == ("step", 0.9, 1, "decay")
     (wandb_dir,) = (run_dir / "wandb").glob("offline-run-*-sweeprun1")
     info = [r["run"] for r in wandb_records(wandb_dir) if r["type"] == "run"][-1]
-    assert info["run_group"] == "decay" and info["display_name"].startswith("decay/npz-step-m0.9-")
-    assert info["display_name"].endswith("-s1")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert info["run_group"] == "decay" and info["display_name"] == f"decay/{summary['run_key']}"
+    assert summary["run_key"].startswith("resnet18-step-lr0.05-m0.9-s1-")
 
 
 def wandb_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    """python -m sgdtricks.wandb_cli ARGS as `make sweep` / `make wandb-sync` run it, with no W&B login."""
+    """python -m sgdtricks.study.wandb_cli ARGS as `make sweep` / `make wandb-sync` run it, with no W&B login."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HOME": str(home), "NETRC": str(home / ".netrc")}
-    return subprocess.run([sys.executable, "-m", "sgdtricks.wandb_cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sgdtricks.study.wandb_cli", *args], capture_output=True, text=True,
                           timeout=120, env=env, cwd=home)
 
 

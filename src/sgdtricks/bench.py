@@ -38,22 +38,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
 from omegaconf import DictConfig
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 import sgdtricks
-from sgdtricks import augment, provenance, runtime
-from sgdtricks.config_checks import check_config
-from sgdtricks.data import DeviceData, load_data
-from sgdtricks.errors import ConfigError, UserError
-from sgdtricks.record import atomic_write
-from sgdtricks.train import build_model, evaluate, instantiate, pick_device, train_epoch, train_step
+from sgdtricks.record import provenance
+from sgdtricks.run import augment, runtime
+from sgdtricks.config.checks import check_config
+from sgdtricks.config.studies import compose_config
+from sgdtricks.run.data import DeviceData, load_data
+from sgdtricks.errors import UserError
+from sgdtricks.paths import SRC
+from sgdtricks.record.files import atomic_write
+from sgdtricks.run import setup
+from sgdtricks.run.loop import evaluate, train_epoch, train_step
 
-CONF_DIR = provenance.REPO_ROOT / "conf"
 TARGETS = {"speedup_vs_dataloader": 2.0, "ceiling_fraction": 0.9}  # issue 6, 2-core CPU, small_cnn, fp32
 CSV_COLUMNS = ["path", "precision", "memory_format", "images_per_s", "images_per_s_min", "images_per_s_max",
                "x_standard", "x_model_only",
@@ -82,13 +83,9 @@ class Row:
 Repeat = Callable[[], float]  # runs one repeat, returns its training images/s
 
 
-def compose_config(overrides: Sequence[str]) -> DictConfig:
+def checked_config(overrides: Sequence[str]) -> DictConfig:
     """The config `python -m sgdtricks.train OVERRIDES` would train with, range-checked."""
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="bench"):
-            cfg = compose(config_name="config", overrides=list(overrides))
-    except HydraException as exc:
-        raise ConfigError(f"overrides {' '.join(overrides) or '(none)'}: {str(exc).splitlines()[0]}") from None
+    cfg = compose_config(*overrides)
     check_config(cfg)
     return cfg
 
@@ -107,19 +104,15 @@ def head(data: DeviceData, n: int) -> DeviceData:
 
 def our_model(cfg: DictConfig, data: DeviceData,
               device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.autocast]:
-    """Model, optimizer and autocast exactly as train.train sets them up."""
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data).to(device, memory_format=torch.channels_last)
-    optimizer = instantiate(cfg.optimizer, model.parameters())
-    forward = torch.compile(model) if cfg.trainer.compile else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16")
-    return forward, optimizer, autocast
+    """Model, optimizer and autocast from the trainer's own setup (run/setup.py)."""
+    parts = setup.build(cfg, data, device)
+    return parts.forward, parts.optimizer, parts.autocast
 
 
 def ours(cfg: DictConfig, data: DeviceData, device: torch.device, n: int) -> Repeat:
     """(a) train.train_epoch over the first n training images: each repeat is one (short) epoch."""
     forward, optimizer, autocast = our_model(cfg, data, device)
-    subset, epochs, stop = head(data, n), itertools.count(1), {"stop": False}
+    subset, epochs, stop = head(data, n), itertools.count(1), {"signal": 0}
 
     def repeat() -> float:
         t0 = time.perf_counter()
@@ -164,8 +157,8 @@ def standard(cfg: DictConfig, data: DeviceData, device: torch.device, n: int) ->
     loader = DataLoader(dataset, batch_size=cfg.trainer.batch_size, shuffle=True, num_workers=2,
                         persistent_workers=True)
     torch.manual_seed(cfg.seed)
-    net = build_model(cfg.model, data).to(device)
-    optimizer = instantiate(cfg.optimizer, net.parameters())
+    net = setup.instantiate(cfg.model, data.in_channels, data.num_classes).to(device)
+    optimizer = setup.instantiate(cfg.optimizer, net.parameters())
     criterion = torch.nn.CrossEntropyLoss()
 
     def repeat() -> float:
@@ -253,7 +246,7 @@ def matmul_flops_per_s(device: torch.device, dtype: torch.dtype) -> float:
 def model_flops_per_image(cfg: DictConfig, data: DeviceData, device: torch.device) -> float:
     """Forward + backward FLOPs of one training image, counted by torch's FlopCounterMode (convs, matmuls)."""
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data).to(device, memory_format=torch.channels_last)
+    model = setup.instantiate(cfg.model, data.in_channels, data.num_classes).to(device, memory_format=torch.channels_last)
     xb, yb = prepared_batches(data, cfg.trainer.batch_size, cfg.trainer.batch_size)[0]
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(xb), yb).backward()
@@ -304,8 +297,8 @@ def _shared_worker(overrides: list[str], n: int, repeats: int, threads: int, bar
     sys.stderr = open(os.devnull, "w")  # K progress bars on one terminal are noise; errors go to `results`
     try:
         torch.set_num_threads(threads)
-        cfg = compose_config(overrides)
-        device = pick_device(cfg.trainer.device)
+        cfg = checked_config(overrides)
+        device = setup.pick_device(cfg.trainer.device)
         repeat = ours(cfg, load_data(cfg.data, device), device, n)
         repeat()  # warm-up
         barrier.wait()
@@ -350,7 +343,7 @@ def shared_throughput(overrides: list[str], n: int, repeats: int, share: int, th
 def real_run(overrides: list[str], epochs: int) -> dict[str, Any]:
     """One `python -m sgdtricks.train` run as users start it: wall time, epoch times, peak resident memory."""
     keep = [o for o in overrides if o.split("=")[0].lstrip("+~") not in ("logger", "trainer.epochs", "hydra.run.dir")]
-    src = str(Path(sgdtricks.__file__).resolve().parents[1])  # this code, not another installed copy
+    src = str(SRC)  # this code, not another installed copy
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
            "WANDB_MODE": "disabled"}
     with tempfile.TemporaryDirectory(prefix="sgdtricks-bench-") as tmp:
@@ -433,7 +426,7 @@ def markdown(rows: list[Row], ratios: dict[str, float], context: dict[str, Any])
         "every batch.",
         "- **model_only**: `sgdtricks.train.train_step` on batches already normalised on the device: the "
         "ceiling for any data path.",
-        "- All three run in one process under the training path's process settings (`sgdtricks.runtime`: "
+        "- All three run in one process under the training path's process settings (`sgdtricks.run.runtime`: "
         "glibc keeps freed activation buffers instead of page-faulting them in every step).",
         f"- MFU: images/s x {c['flops_per_image'] / 1e6:,.1f} MFLOPs per image (forward+backward, "
         "`torch.utils.flop_counter.FlopCounterMode`) / the measured matmul rate of the same precision: "
@@ -474,14 +467,14 @@ def run(overrides: list[str], repeats: int, batches: int, warmup: int, bf16: boo
     """Measure everything, write out/bench.md and out/bench.csv; returns the two headline ratios."""
     if threads:
         torch.set_num_threads(threads)
-    runtime.keep_freed_memory()  # train_epoch would set it on its first call; every path runs under it
-    cfg = compose_config(overrides)
-    device = pick_device(cfg.trainer.device)
+    runtime.keep_freed_memory()  # as the trainer's entry point sets it: every path runs under it
+    cfg = checked_config(overrides)
+    device = setup.pick_device(cfg.trainer.device)
     data = load_data(cfg.data, device)
     bs = cfg.trainer.batch_size
     n = min(batches * bs, len(data.train_x))
     other = "bf16" if cfg.trainer.precision == "fp32" else "fp32"
-    cfg_other = compose_config([*overrides, f"trainer.precision={other}"])
+    cfg_other = checked_config([*overrides, f"trainer.precision={other}"])
     print(f"bench: {provenance.device_name(device)}, model {cfg.model.name}, data {data_label(cfg)}, "
           f"{n} images x {repeats} repeats", flush=True)
 

@@ -25,7 +25,8 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from sgdtricks import plotting, provenance
+from sgdtricks import plotting
+from sgdtricks.record import provenance
 from sgdtricks.quadratic import iterate, theory
 
 COMMAND = "python -m sgdtricks.quadratic --out {out}"

@@ -1,4 +1,8 @@
-"""make reports: python -m sgdtricks.reports [--source local|wandb] [--runs runs] [--out reports] [--profile P]"""
+"""make reports: python -m sgdtricks.reports [--source local|wandb] [--runs runs] [--out reports] [--profile P]
+                                            [--readme README.md] [--no-build]
+
+Builds reports/<profile>/ from the run records; with --readme, then refreshes that file's generated headline
+block (`<!-- headline:PROFILE -->`) from the pages: an explicit step, never a side effect of building a page."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 from sgdtricks.errors import UserError
 from sgdtricks.reports.build import build
+from sgdtricks.reports.page import update_readme_headline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,9 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", default="sgdtricks", help="W&B project (--source wandb)")
     parser.add_argument("--entity", default=None, help="W&B entity (--source wandb)")
     parser.add_argument("--wandb", action="store_true", help="also log each study's figures and tables to a W&B report run")
+    parser.add_argument("--readme", type=Path, help="refresh this file's headline block from the pages in --out")
+    parser.add_argument("--no-build", dest="build", action="store_false", help="only the --readme step")
     args = parser.parse_args(argv)
     try:
-        build(args.source, args.runs, args.out, args.profile, args.project, args.entity, args.wandb)
+        if args.build:
+            build(args.source, args.runs, args.out, args.profile, args.project, args.entity, args.wandb)
+        if args.readme:
+            for profile in args.profile or sorted(p.parent.name for p in args.out.glob("*/data/provenance.json")):
+                if update_readme_headline(args.readme, args.out, profile):
+                    print(f"reports: headline of profile {profile} refreshed in {args.readme}")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

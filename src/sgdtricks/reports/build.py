@@ -7,18 +7,19 @@ multiruns) are left out; incomplete, failed or unreadable runs are listed on the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from sgdtricks import studies
+from sgdtricks.config import studies
 from sgdtricks.errors import UserError
 from sgdtricks.plotting import set_paper_style
-from sgdtricks.record import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.identity import PLACEMENT_KEYS
 from sgdtricks.reports import decay, lr_tuning, momentum
 from sgdtricks.reports.collect import SUMMARY_COLUMNS, SkippedRun, runs_from_records
-from sgdtricks.provenance import REPO_ROOT
-from sgdtricks.reports.page import provenance, update_readme_headline, write_index, write_page
+from sgdtricks.reports.page import provenance, write_index, write_page
 from sgdtricks.reports.sections import Section
 from sgdtricks.reports.stats import default_target
 from sgdtricks.reports.tables import write_table
@@ -27,7 +28,7 @@ from sgdtricks.reports.wandb_report import log_report
 # Columns that may differ between the runs of one study: its cells (each study's VARIES), the seed, where runs
 # are logged, and the per-run and per-epoch results. A name ending in "." stands for every column under it.
 VARIES = {"lr_tuning": lr_tuning.VARIES, "momentum": momentum.VARIES, "decay": decay.VARIES}
-NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *SUMMARY_COLUMNS, *METRIC_COLUMNS]
+NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *PLACEMENT_KEYS, *SUMMARY_COLUMNS, *METRIC_COLUMNS]
 
 
 def load_runs(source: str, runs_root: Path, project: str, entity: str | None) -> tuple[pd.DataFrame, list[SkippedRun]]:
@@ -82,7 +83,7 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
         check_one_setting(runs, study)
         target = default_target(runs)
         if study == "lr_tuning":
-            sections[study] = lr_tuning.section(runs, target, figures, data, fixed, used)
+            sections[study] = lr_tuning.section(runs, target, figures, fixed, used)
         elif study == "momentum":
             sections[study] = momentum.section(runs, target, figures)
         else:
@@ -92,6 +93,9 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
             write_table(table, out / "tables")
     data.mkdir(parents=True, exist_ok=True)
     frame.to_csv(data / "runs.csv", index=False)
+    for sec in sections.values():
+        for name, evidence in sec.data.items():
+            (data / f"{name}.json").write_text(json.dumps(evidence, indent=2) + "\n")
     counts = ", ".join(f"{s} ({r['run'].nunique()} runs)" for s, r in present.items())
     missing = ", ".join(s for s in studies.STUDIES if s not in present) or "none"
     head = [f"Runs: {counts}; studies without runs: {missing}."]
@@ -128,7 +132,5 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
         wandb_root = runs_root / profile / "reports-wandb" if to_wandb else None
         pages.append(build_profile(runs, mine, profile, out_root / profile, wandb_root))
         print(f"reports: {pages[-1]} ({runs['run'].nunique()} runs, {len(mine)} left out)")
-        if update_readme_headline(REPO_ROOT / "README.md", out_root, profile):
-            print(f"reports: headline of profile {profile} refreshed in README.md")
     write_index(out_root)
     return pages

@@ -43,7 +43,7 @@ def accuracy_panel(ax: plt.Axes, cells: pd.DataFrame, base_lr: float | None) -> 
     ax.legend(fontsize=7)
 
 
-def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
+def section(frame: pd.DataFrame, target: float, figures: Path,
             fixed_base_lr: float | None, used_base_lr: list[float]) -> Section:
     lrs = sorted(frame["optimizer.lr"].unique())
     frame = frame.assign(label=frame["optimizer.lr"].map(label))
@@ -67,12 +67,11 @@ def section(frame: pd.DataFrame, target: float, figures: Path, data: Path,
     sec.tables.append(cell_results(runs, CELL, [label(lr) for lr in lrs], "lr", target, "lr_tuning",
                                    "LR tuning (momentum 0.9, constant lr): per lr, mean ± std over seeds."))
 
-    record = {"criterion": "highest mean best validation accuracy over seeds; an lr with a diverged run is not "
-                           "eligible; ties go to the smaller lr; test accuracy is never used",
-              "chosen_by_validation": chosen, "profile_base_lr": fixed_base_lr, "used_by_studies": used_base_lr,
-              "evidence": json.loads(evidence.to_json(orient="records"))}
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "base_lr.json").write_text(json.dumps(record, indent=2) + "\n")
+    sec.data["base_lr"] = {
+        "criterion": "highest mean best validation accuracy over seeds; an lr with a diverged run is not "
+                     "eligible; ties go to the smaller lr; test accuracy is never used",
+        "chosen_by_validation": chosen, "profile_base_lr": fixed_base_lr, "used_by_studies": used_base_lr,
+        "evidence": json.loads(evidence.to_json(orient="records"))}
 
     sec.findings += findings(cells, chosen, fixed_base_lr)
     return sec

@@ -11,7 +11,7 @@ from sgdtricks.reports.figures import curve_figure, palette, seeds_note
 from sgdtricks.reports.sections import (Comparison, Section, against_lecture, cell_results, describe, differences,
                                          sign)
 from sgdtricks.reports.stats import run_summaries
-from sgdtricks.resolvers import effective_lr
+from sgdtricks.config.resolvers import effective_lr
 
 CELL = ["optimizer.momentum", "optimizer.lr"]
 VARIES = CELL  # the config columns its runs may differ in, besides the seed

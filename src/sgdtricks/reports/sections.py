@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -21,6 +22,7 @@ class Section:
     figures: list[tuple[str, str]] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # name -> JSON-able evidence, written as data/<name>.json
 
 
 @dataclass

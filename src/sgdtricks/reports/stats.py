@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sgdtricks.record import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.metrics import outcome
 
 # Two-sided 95% quantiles of Student's t, t_{0.975, df}, df = 1..30 (standard tables).
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -65,15 +66,11 @@ def run_summaries(frame: pd.DataFrame, target: float = math.inf) -> pd.DataFrame
         epochs = epochs.sort_values("epoch")
         row = {**epochs.iloc[0][per_run].to_dict(), "diverged": epochs["status"].iloc[0] == "diverged",
                "epochs": int(epochs["epoch"].max()), "wall_time_s": float(epochs["epoch_time_s"].sum())}
-        finite = epochs[np.isfinite(epochs["train_loss"].to_numpy(dtype=float))]
-        if row["diverged"] or finite.empty:
+        if row["diverged"]:  # counted in `diverged`, never averaged
             row.update({m: math.nan for m in RUN_METRICS if m != "wall_time_s"})
         else:
-            best = finite.loc[finite["val_acc"].idxmax()]  # idxmax: the first epoch among ties
-            reached = finite[finite["val_acc"] >= target]
-            row.update(final_test_acc=float(finite["test_acc"].iloc[-1]),
-                       final_train_loss=float(finite["train_loss"].iloc[-1]),
-                       best_val_acc=float(best["val_acc"]), test_acc_at_best_val=float(best["test_acc"]),
+            reached = epochs[epochs["val_acc"] >= target]
+            row.update({k: v for k, v in outcome(epochs[METRIC_COLUMNS].to_dict("records")).items() if k in RUN_METRICS},
                        epochs_to_target=float(reached["epoch"].iloc[0]) if len(reached) else math.nan)
         rows.append(row)
     return pd.DataFrame(rows)

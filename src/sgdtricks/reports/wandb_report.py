@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sgdtricks.errors import UserError
-from sgdtricks.tracking import start_run, wandb_mode
+from sgdtricks.record.tracking import start_run, wandb_mode
 
 
 def log_report(reports_dir: Path, study: str, figures: Iterable[Path], tables: Iterable[Path], *, run_dir: Path,

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sgdtricks.reports.collect import run_frame
-from sgdtricks.tracking import EPOCH_AXIS, EPOCH_KEYS
+from sgdtricks.record.tracking import EPOCH_AXIS, EPOCH_KEYS
 
 
 def epoch_metrics(run: Any) -> pd.DataFrame:

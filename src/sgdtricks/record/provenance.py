@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 import sgdtricks
+from sgdtricks.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 
 from sgdtricks.errors import CheckpointError, RecordError
+from sgdtricks.record.identity import differences
 
-RECORD_VERSION = 2  # 2: metrics.csv gained grad_norm, momentum_norm
+RECORD_VERSION = 3  # 2: metrics.csv gained grad_norm, momentum_norm; 3: config_hash of record/identity.py
 CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s",
@@ -67,6 +68,21 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def exclusive(lock_path: Path, busy: str) -> Iterator[None]:
+    """Hold an flock on `lock_path` for the block, or raise RecordError(`busy`) when another process holds it.
+
+    An flock dies with its process, so a killed holder leaves no stale lock behind.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RecordError(busy) from None
+        yield
+
+
 class RunRecord:
     """Reads and writes the record files of one run directory."""
 
@@ -79,23 +95,16 @@ class RunRecord:
 
     @contextmanager
     def claim(self) -> Iterator[None]:
-        """Hold the run directory for this process, so two jobs never write it at once.
-
-        An flock dies with its process, so a killed run leaves no stale lock; the temp files its
-        interrupted writes left (never renamed over a record file) are removed here.
-        """
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RecordError(f"{self.dir} is in use by another training process; "
-                                  f"wait for it to end or choose another hydra.run.dir") from None
+        """Hold the run directory for this process, so two jobs never write it at once; the temp files that
+        interrupted writes left (never renamed over a record file) are removed once it is held."""
+        with exclusive(self.dir / ".lock", f"{self.dir} is in use by another training process; "
+                                           f"wait for it to end or choose another hydra.run.dir"):
             for stale in self.dir.glob(".*.tmp"):
                 stale.unlink()
             yield
 
-    def previous_attempt(self, config_hash: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def previous_attempt(self, config_hash: str,
+                         identity: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """(summary, checkpoint) left here by earlier attempts of this run, each None when absent (the
         checkpoint also when the run is done: there is nothing to continue, so it is not even read).
 
@@ -114,7 +123,10 @@ class RunRecord:
         if recorded not in (None, config_hash):
             if checkpoint:
                 self.write_hydra_files(checkpoint["hydra"])
-            raise RecordError(f"{self.dir} holds the run of a different config (hash {recorded}, this one {config_hash}); "
+            theirs = (checkpoint or summary or {}).get("identity")
+            keys = differences(theirs, identity) if theirs and identity else []
+            what = f"differs in {', '.join(keys)}" if keys else f"hash {recorded}, this one {config_hash}"
+            raise RecordError(f"{self.dir} holds the run of a different config ({what}); "
                               f"choose another hydra.run.dir, or delete that directory to start over")
         return summary, checkpoint
 

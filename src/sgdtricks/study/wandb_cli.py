@@ -1,7 +1,7 @@
 """`make sweep` and `make wandb-sync`: a study as a W&B sweep, and the offline runs uploaded.
 
-    python -m sgdtricks.wandb_cli sweep decay [--project P] [--entity E]   # prints the `wandb agent` command
-    python -m sgdtricks.wandb_cli sync [runs]                              # uploads every offline run under runs/
+    python -m sgdtricks.study.wandb_cli sweep decay [--project P] [--entity E]   # prints the `wandb agent` command
+    python -m sgdtricks.study.wandb_cli sync [runs]                              # uploads every offline run under runs/
 
 Both need a W&B login (`wandb login` or WANDB_API_KEY) and say so in one line when there is none.
 """
@@ -18,8 +18,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from sgdtricks.errors import UserError
+from sgdtricks.paths import CONF
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def sweep_config(study: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def sync(root: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sgdtricks.wandb_cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sgdtricks.study.wandb_cli", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     sweep = commands.add_parser("sweep", help="create the W&B sweep conf/sweep/STUDY.yaml")
     sweep.add_argument("study")

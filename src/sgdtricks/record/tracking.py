@@ -1,7 +1,7 @@
 """Weights & Biases for one run: offline by default (no account needed), online when asked.
 
 What a run shows on the dashboard:
-- name: the group (= the study) and what this job overrides, e.g. `decay/step-m0.9-s1` (see `run_name`);
+- name: the group (= the study that trained it) and its run key, e.g. `decay/small_cnn-step-lr0.05-m0.9-s3-1a2b3c4d`;
   group = study, job_type, tags for profile, dataset, model, scheduler and momentum (+ `diverged`);
 - config: the resolved config as flat dotted keys (`optimizer.momentum`, `scheduler.name`, ...): every key
   filterable, and the same spelling a W&B sweep uses for its parameters, so a sweep's values never clobber a
@@ -20,6 +20,7 @@ to the local record only, with a warning: W&B trouble never costs a training run
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -29,16 +30,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sgdtricks.record import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.identity import run_key
 
 SPLITS = ("train", "val", "test")
 TRAIN_DIAGNOSTICS = ("grad_norm", "momentum_norm")  # measured on the training steps (diagnostics.py)
 EPOCH_AXIS, STEP_AXIS = "epoch", "global_step"
 SUMMARIES = {"val/acc": "max", "train/loss": "min"}  # W&B summary of these series (default: last value)
-# How the keys of a job's overrides appear in its run name; others appear as `leaf=value`, in their order.
-NAME_PARTS = {"data": "{}", "model": "{}", "scheduler": "{}", "optimizer.lr": "lr{}",
-              "optimizer.momentum": "m{}", "seed": "s{}"}
-NAME_EXCLUDED = ("study", "profile", "logger")  # the group prefix, a tag, where it is logged: not in the name
 
 
 def wandb_key(column: str) -> str:
@@ -54,31 +52,24 @@ def wandb_key(column: str) -> str:
 EPOCH_KEYS = {column: wandb_key(column) for column in METRIC_COLUMNS}
 
 
-def short_value(value: str) -> str:
-    """How an override's value reads in a name: floats as `:g` (0.0 -> 0, 1e+30), anything else as typed."""
-    try:
-        return value if value.lstrip("-").isdigit() else f"{float(value):g}"
-    except ValueError:
-        return value
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'optimizer': {'lr': 0.05}} -> {'optimizer.lr': 0.05}; lists become JSON strings so they can be grouped.
 
-
-def run_name(group: str | None, overrides: list[str], cfg: DictConfig) -> str:
-    """`decay/step-m0.9-s1`: the group, then this job's overrides (study keys first, seed last).
-
-    `overrides` are Hydra's `key=value` strings with the run-placement keys already removed. A run without
-    overrides is named by its main settings, e.g. `small_cnn-constant-lr0.05-m0.9-s0`.
+    The spelling of config keys on W&B and in the report tables alike.
     """
-    pairs = {key.lstrip("+~"): value for key, _, value in (o.partition("=") for o in overrides)}
-    pairs = {key: value for key, value in pairs.items() if key.split(".")[0] not in NAME_EXCLUDED}
-    if not pairs:
-        pairs = {"model": cfg.model.name, "scheduler": cfg.scheduler.name, "optimizer.lr": cfg.optimizer.lr,
-                 "optimizer.momentum": cfg.optimizer.momentum, "seed": cfg.seed}
-    pairs = {key: short_value(str(value)) for key, value in pairs.items()}
-    known = [NAME_PARTS[k].format(pairs[k]) for k in NAME_PARTS if k in pairs and k != "seed"]
-    other = [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in pairs.items() if k not in NAME_PARTS]
-    seed = [NAME_PARTS["seed"].format(pairs["seed"])] if "seed" in pairs else []
-    name = "-".join(known + other + seed)
-    return f"{group}/{name}" if group else name
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list) else value
+    return flat
+
+
+def run_name(group: str | None, cfg: DictConfig) -> str:
+    """`decay/small_cnn-step-lr0.05-m0.9-s3-1a2b3c4d`: the group, then the run key its directory has."""
+    return f"{group}/{run_key(cfg)}" if group else run_key(cfg)
 
 
 def run_tags(cfg: DictConfig) -> list[str]:
@@ -86,17 +77,6 @@ def run_tags(cfg: DictConfig) -> list[str]:
     tags = [cfg.get("profile"), cfg.data.name, cfg.model.name, cfg.scheduler.name,
             f"m{cfg.optimizer.momentum:g}", *cfg.logger.tags]
     return [str(tag) for tag in dict.fromkeys(tags) if tag is not None]
-
-
-def job_overrides() -> list[str]:
-    """This Hydra job's overrides minus those that only place the run (the keys its directory name skips)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    hydra_cfg = HydraConfig.get()
-    excluded = set(hydra_cfg.job.config.override_dirname.exclude_keys)
-    return [o for o in hydra_cfg.overrides.task if o.partition("=")[0].lstrip("+~") not in excluded]
 
 
 class NullTracker:
@@ -195,15 +175,13 @@ def open_tracker(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> Itera
         return
     import wandb
 
-    from sgdtricks.reports.collect import flatten
-
     run = start_run(
         wandb,
         project=log_cfg.project,
         entity=log_cfg.entity,
         group=log_cfg.group,
         job_type=log_cfg.job_type,
-        name=log_cfg.run_name or run_name(log_cfg.group, job_overrides(), cfg),
+        name=log_cfg.run_name or run_name(log_cfg.group, cfg),
         tags=run_tags(cfg),
         config=flatten(OmegaConf.to_container(cfg, resolve=True)),
         dir=str(run_dir),

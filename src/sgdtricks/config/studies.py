@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from sgdtricks.errors import UserError
+from sgdtricks.config.resolvers import register_resolvers
+from sgdtricks.errors import ConfigError, UserError
+from sgdtricks.paths import CONF
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 STUDIES = ("lr_tuning", "momentum", "decay")  # lr_tuning first: a profile may take its base lr from it
 
 
@@ -23,10 +25,24 @@ def check_name(group: str, name: str) -> str:
     return name
 
 
-def compose_config(*overrides: str) -> DictConfig:
-    """The config a job of `python -m sgdtricks.train OVERRIDES` gets (no sweep values in `overrides`)."""
+def compose_configs(jobs: Sequence[Sequence[str]], hydra_node: bool = False) -> list[DictConfig]:
+    """The config each job of `python -m sgdtricks.train OVERRIDES` gets (no sweep values in the overrides),
+    composed under one Hydra initialisation; with `hydra_node`, Hydra's own node too (its sweeper params).
+    A bad override is a ConfigError naming it."""
+    register_resolvers()
+    configs = []
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose(config_name="config", overrides=list(overrides))
+        for overrides in jobs:
+            try:
+                configs.append(compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra_node))
+            except HydraException as exc:
+                raise ConfigError(f"overrides {' '.join(overrides) or '(none)'}: {str(exc).splitlines()[0]}") from None
+    return configs
+
+
+def compose_config(*overrides: str, hydra_node: bool = False) -> DictConfig:
+    """The config of one job (see compose_configs)."""
+    return compose_configs([overrides], hydra_node)[0]
 
 
 def fixed_base_lr(profile: str) -> float | None:

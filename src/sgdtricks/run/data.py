@@ -120,11 +120,21 @@ def _check_arrays(arrays: Arrays, source: str) -> tuple[np.ndarray, np.ndarray, 
     x_train, y_train, x_test, y_test = out
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
-    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(num_classes)]
+    # K classes come from `classes` when present, else from the training labels; either way the labels must be
+    # 0..K-1 with every class in training. Taking max + 1 on trust trains 1-based labels or a stray 255 silently
+    # with a wrong head (an empty class 0, or 256 outputs).
+    k = len(arrays["classes"]) if "classes" in arrays else int(y_train.max()) + 1
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(k)]
     for split, y in (("train", y_train), ("test", y_test)):
-        if y.min() < 0 or y.max() >= len(classes):
-            raise DataError(f"{source}: y_{split} holds labels outside [0, {len(classes)}); fix the labels or classes")
+        if y.min() < 0 or y.max() >= k:
+            raise DataError(f"{source}: y_{split} holds labels outside 0..{k - 1} ({y.min()}..{y.max()}); labels must "
+                            f"be 0..K-1" + (" for its classes array" if "classes" in arrays else
+                                            "; renumber them, or add a classes array"))
+    absent = sorted(set(range(k)) - set(np.unique(y_train).tolist()))
+    if absent:
+        raise DataError(f"{source}: y_train has no image of class {', '.join(map(str, absent[:10]))}"
+                        f"{' ...' if len(absent) > 10 else ''} of 0..{k - 1}; every class must be in training "
+                        f"(renumber the labels, or fix the classes array)")
     return x_train, y_train, x_test, y_test, classes
 
 

@@ -30,6 +30,7 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "trainer.epochs": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "trainer.batch_size": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "trainer.eval_batch_size": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+    "trainer.log_every": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1 (steps between progress syncs)"),
     "trainer.precision": (lambda v: v in ("fp32", "bf16"), "'fp32' or 'bf16'"),
     "trainer.device": (lambda v: isinstance(v, str) and v.split(":")[0] in ("auto", "cpu", "cuda", "mps"),
                        "auto, cpu, cuda, cuda:N or mps"),

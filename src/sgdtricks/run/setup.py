@@ -1,0 +1,56 @@
+"""From a config to the objects one run trains with: device, model, optimizer, scheduler, autocast.
+
+One function for the trainer and the benchmark, so the benchmark times what a run trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from sgdtricks.run.data import DeviceData
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` = cuda, then mps, then cpu; anything else as named (cpu, cuda:1, ...)."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def instantiate(node: DictConfig, *args: Any) -> Any:
+    """hydra.utils.instantiate for a group whose `name` key labels the choice rather than being an argument."""
+    params = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
+    return hydra.utils.instantiate(params)(*args)
+
+
+@dataclass
+class Parts:
+    """What the loop trains: `model` holds the weights (saved in checkpoints), `forward` is what the loop calls
+    (the compiled model with trainer.compile)."""
+
+    model: torch.nn.Module
+    forward: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    autocast: contextlib.AbstractContextManager
+
+
+def build(cfg: DictConfig, data: DeviceData, device: torch.device) -> Parts:
+    """Seed, then model (channels_last), optimizer and scheduler from their `_target_` configs."""
+    torch.manual_seed(cfg.seed)
+    model = instantiate(cfg.model, data.in_channels, data.num_classes).to(device, memory_format=torch.channels_last)
+    optimizer = instantiate(cfg.optimizer, model.parameters())
+    scheduler = instantiate(cfg.scheduler, optimizer)
+    forward = torch.compile(model) if cfg.trainer.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16")
+    return Parts(model, forward, optimizer, scheduler, autocast)
