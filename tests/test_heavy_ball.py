@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode  # the mode FlopCounterMode is built on
 
 from conftest import compose_config
 from sgdtricks.run import augment
@@ -85,3 +86,72 @@ def test_config_builds_heavy_ball_and_checks_its_keys() -> None:
 def test_heavy_ball_rejects_out_of_range_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         HeavyBall([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def tiny_problem(seed: int = 0) -> tuple[torch.nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """A conv + BatchNorm + linear model and six synthetic batches: no data files needed."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 10))
+    return model, [(torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))) for _ in range(6)]
+
+
+def sgd_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    for xb, yb in batches:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
+def test_heavy_ball_resumed_from_its_state_dict_equals_uninterrupted_torch_sgd(weight_decay: float) -> None:
+    """Three steps, a checkpoint round trip of model and optimizer into fresh objects, three more steps:
+    weights and momentum buffers equal torch SGD's uninterrupted run exactly (same arithmetic, same order)."""
+    theirs, batches = tiny_problem()
+    ours = copy.deepcopy(theirs)
+    sgd = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    sgd_steps(theirs, sgd, batches)
+
+    first = HeavyBall(ours.parameters(), lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    sgd_steps(ours, first, batches[:3])
+    saved = copy.deepcopy({"model": ours.state_dict(), "optimizer": first.state_dict()})
+    resumed, _ = tiny_problem(seed=1)  # other initial weights: everything must come from the checkpoint
+    resumed.load_state_dict(saved["model"])
+    second = HeavyBall(resumed.parameters(), lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    second.load_state_dict(saved["optimizer"])
+    sgd_steps(resumed, second, batches[3:])
+
+    torch.testing.assert_close(resumed.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+    for p, q in zip(resumed.parameters(), theirs.parameters()):
+        torch.testing.assert_close(second.state[p]["z"], sgd.state[q]["momentum_buffer"], rtol=0, atol=0)
+
+
+class AtenOps(TorchDispatchMode):
+    """Records the ATen operators (what becomes kernels on a GPU) called while active; FlopCounterMode's base."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's protocol)
+        if func.namespace == "aten":
+            self.ops.append(func.name())
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
+def test_heavy_ball_step_is_a_few_multi_tensor_ops_for_any_number_of_parameters(weight_decay: float) -> None:
+    """The same operators for 4 or 40 parameter tensors (a per-tensor loop makes 3-4 per tensor)."""
+    ops = []
+    for n in (4, 40):
+        params = [torch.nn.Parameter(torch.randn(3)) for _ in range(n)]
+        optimizer = HeavyBall(params, lr=0.1, momentum=0.9, weight_decay=weight_decay)
+        for p in params:
+            p.grad = torch.ones(3)
+        optimizer.step()  # the first step creates z
+        with AtenOps() as counter:
+            optimizer.step()
+        ops.append(counter.ops)
+    assert ops[0] == ops[1] and len(ops[0]) == (4 if weight_decay else 3)
+    assert all(op.startswith("aten::_foreach_") for op in ops[0])
