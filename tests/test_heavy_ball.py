@@ -18,7 +18,7 @@ from sgdtricks.run.data import load_data
 from sgdtricks.errors import ConfigError
 from sgdtricks.models import SmallCNN
 from sgdtricks.optim import HeavyBall
-from sgdtricks.record.files import RunRecord
+from sgdtricks.record.files import TIME_COLUMNS, RunRecord
 from sgdtricks.run.setup import instantiate
 from sgdtricks.run.trainer import train
 
@@ -63,7 +63,7 @@ def test_training_run_with_heavy_ball_equals_sgd(small_npz: Path, tmp_path: Path
     summaries = {name: train(compose_config(f"optimizer={name}", *common), tmp_path / name)
                  for name in ("heavy_ball", "sgd")}
     assert all(s["status"] == "finished" for s in summaries.values())
-    metrics = [pd.read_csv(RunRecord(tmp_path / name).metrics_path).drop(columns="epoch_time_s") for name in summaries]
+    metrics = [pd.read_csv(RunRecord(tmp_path / name).metrics_path).drop(columns=TIME_COLUMNS) for name in summaries]
     pd.testing.assert_frame_equal(*metrics, rtol=1e-5)
     assert metrics[0]["lr"].tolist() == pytest.approx([0.05, 0.005])
     weights = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"] for name in summaries]

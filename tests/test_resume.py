@@ -15,7 +15,7 @@ import torch
 from conftest import REPO, compose_config, run_cli, start_cli, wandb_records
 
 from sgdtricks.errors import CheckpointError, RecordError
-from sgdtricks.record.files import RunRecord, atomic_write
+from sgdtricks.record.files import TIME_COLUMNS, RunRecord, atomic_write
 from sgdtricks.run.trainer import train
 
 # 4 epochs of 113 small steps (~0.3 s each on 2 cores). The plateau threshold makes every epoch after the
@@ -36,7 +36,7 @@ def args(data: Path, run_dir: Path, *extra: str, logger: str = "none") -> list[s
 
 def metrics(run_dir: Path) -> pd.DataFrame:
     """metrics.csv without the one column that measures time rather than training."""
-    return pd.read_csv(run_dir / "metrics.csv").drop(columns="epoch_time_s")
+    return pd.read_csv(run_dir / "metrics.csv").drop(columns=TIME_COLUMNS)
 
 
 def summary(run_dir: Path) -> dict:

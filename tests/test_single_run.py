@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import compose_config, run_cli, wandb_records
-from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS, TIME_COLUMNS
 from sgdtricks.record.tracking import EPOCH_KEYS
 from sgdtricks.run.trainer import train
 
@@ -72,7 +72,7 @@ def test_same_seed_gives_identical_metrics(small_npz: Path, tmp_path: Path) -> N
                  "scheduler.step_size=1", *TINY]
     runs = [train(compose_config(*overrides), tmp_path / name) for name in ("a", "b")]
     assert all(summary["status"] == "finished" for summary in runs)
-    a, b = (pd.read_csv(tmp_path / name / "metrics.csv").drop(columns="epoch_time_s") for name in ("a", "b"))
+    a, b = (pd.read_csv(tmp_path / name / "metrics.csv").drop(columns=TIME_COLUMNS) for name in ("a", "b"))
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a["lr"].tolist() == pytest.approx([0.05, 0.005], rel=1e-12)  # lr column = the rate used that epoch
     other = train(compose_config(*overrides, "seed=1"), tmp_path / "c")

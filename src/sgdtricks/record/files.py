@@ -32,11 +32,13 @@ import torch
 from sgdtricks.errors import CheckpointError, RecordError
 from sgdtricks.record.identity import differences
 
-RECORD_VERSION = 3  # 2: metrics.csv gained grad_norm, momentum_norm; 3: config_hash of record/identity.py
+RECORD_VERSION = 4  # 2: metrics.csv gained grad_norm, momentum_norm; 3: config_hash of record/identity.py;
+# 4: metrics.csv gained train_time_s, summary.json compile_s (images_per_s is training images over training time)
 CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s",
-                  "grad_norm", "momentum_norm"]  # the last two: see diagnostics.py
+                  "train_time_s", "grad_norm", "momentum_norm"]  # the last two: see diagnostics.py
+TIME_COLUMNS = ["epoch_time_s", "train_time_s"]  # epoch: training + evaluation; train: the training pass alone
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 DONE_STATUSES = ("finished", "diverged")  # runs that a re-run of the same command leaves alone
 

@@ -27,6 +27,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
+def configure_backends(device: torch.device) -> None:
+    """The CUDA math of every run and measurement in this process, decided once, at the entry points.
+
+    cudnn.benchmark on: a run feeds a handful of fixed shapes (the batch, the epoch's last batch, evaluation's),
+    so cuDNN times its convolution algorithms once per shape and keeps the fastest for every later epoch.
+    TF32 off for matmuls and convolutions alike (torch's defaults differ: convolutions on, matmuls off):
+    trainer.precision=fp32 then is IEEE fp32 throughout, as the record states, and bench's fp32 MFU is
+    measured against the fp32 matmul rate the step really runs at (with TF32 convolutions it could pass 100%).
+    A GPU's speed comes from bf16 autocast, the full profile's precision, where TF32 plays no part.
+    """
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+
+
 def instantiate(node: DictConfig, *args: Any) -> Any:
     """hydra.utils.instantiate for a group whose `name` key labels the choice rather than being an argument."""
     params = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
@@ -51,6 +68,8 @@ def build(cfg: DictConfig, data: DeviceData, device: torch.device) -> Parts:
     model = instantiate(cfg.model, data.in_channels, data.num_classes).to(device, memory_format=torch.channels_last)
     optimizer = instantiate(cfg.optimizer, model.parameters())
     scheduler = instantiate(cfg.scheduler, optimizer)
-    forward = torch.compile(model) if cfg.trainer.compile else model
+    # dynamic=False: one static graph per batch shape (the batch, the epoch's last batch, evaluation's), at most
+    # five per run, all built by loop.warm_up before the first epoch; none is rebuilt in later epochs.
+    forward = torch.compile(model, dynamic=False) if cfg.trainer.compile else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.trainer.precision == "bf16")
     return Parts(model, forward, optimizer, scheduler, autocast)

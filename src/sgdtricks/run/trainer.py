@@ -35,7 +35,7 @@ from sgdtricks.record.metrics import outcome
 from sgdtricks.record.tracking import open_tracker
 from sgdtricks.run import diagnostics, runtime, setup
 from sgdtricks.run.data import load_data
-from sgdtricks.run.loop import Interrupted, evaluate, step_scheduler, train_epoch
+from sgdtricks.run.loop import Interrupted, evaluate, step_scheduler, train_epoch, warm_up
 
 register_resolvers()  # before Hydra composes: the configs use ${effective_lr:...} and ${run_key:}
 
@@ -79,9 +79,9 @@ def summarize(rows: list[dict[str, float]], status: str, base: dict[str, Any]) -
     if status == "diverged":
         summary["diverged_epoch"] = rows[-1]["epoch"]
     if rows:
-        train_time = sum(r["epoch_time_s"] for r in rows)
-        summary.update(final=rows[-1], wall_time_s=train_time,
-                       images_per_s=base["train_images"] * len(rows) / train_time, **outcome(rows))
+        summary.update(final=rows[-1], wall_time_s=sum(r["epoch_time_s"] for r in rows),  # training + evaluation
+                       images_per_s=base["train_images"] * len(rows) / sum(r["train_time_s"] for r in rows),
+                       **outcome(rows))
     return summary
 
 
@@ -136,13 +136,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         print(f"resuming {run_dir} after epoch {len(rows)}")
     record.write_metrics(rows)  # drop any row newer than the checkpoint
     hydra_files = record.read_hydra_files()
+    compile_s = warm_up(parts.model, parts.forward, data, cfg, parts.autocast) if cfg.trainer.compile else 0.0
+    if compile_s:
+        print(f"compiled in {compile_s:.1f} s, before epoch {len(rows) + 1} and not counted in its time", flush=True)
 
     base = {
         "record_version": RECORD_VERSION, "config_hash": fingerprint, "run_key": run_key(cfg), "identity": ident,
         "epochs": cfg.trainer.epochs, "seed": cfg.seed, "device": str(device),
         "device_name": provenance.device_name(device), "versions": provenance.versions(),
         "git_commit": provenance.git_commit(), "train_images": len(data.train_x),
-        "val_images": len(data.val_x), "test_images": len(data.test_x),
+        "val_images": len(data.val_x), "test_images": len(data.test_x), "compile_s": compile_s,
         "wandb_run_id": (previous or {}).get("wandb_run_id"),
         "started": (previous or {}).get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -156,7 +159,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 lr = parts.optimizer.param_groups[0]["lr"]
                 t0 = time.perf_counter()
                 train_loss, train_acc = train_epoch(parts.forward, parts.optimizer, data, cfg, epoch, parts.autocast,
-                                                    stop, tracker)
+                                                    stop, tracker)  # ends in a sync: the time is the device's
+                train_time = time.perf_counter() - t0
                 if math.isfinite(train_loss):
                     val_loss, val_acc = evaluate(parts.forward, data.val_x, data.val_y, data, cfg, parts.autocast)
                     test_loss, test_acc = evaluate(parts.forward, data.test_x, data.test_y, data, cfg, parts.autocast)
@@ -165,7 +169,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     val_loss = val_acc = test_loss = test_acc = math.nan
                 row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
-                           epoch_time_s=time.perf_counter() - t0, **norms.epoch_end())
+                           epoch_time_s=time.perf_counter() - t0, train_time_s=train_time, **norms.epoch_end())
                 rows.append(row)
                 status = run_status(rows, cfg.trainer.epochs)
                 record.save_checkpoint({
@@ -202,6 +206,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns best validation accuracy (for sweepers), None when the run has none."""
     runtime.keep_freed_memory()  # process-wide allocator setting, once per process (runtime.py says why)
+    setup.configure_backends(setup.pick_device(cfg.trainer.device))  # CUDA math settings (setup.py says why)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         with RunRecord(run_dir).claim():
