@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sgdtricks.bench import run
+from sgdtricks.bench.suite import run
 from sgdtricks.errors import UserError
 
 

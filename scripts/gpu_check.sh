@@ -7,7 +7,7 @@
 #   2. pytest -m cuda        ResNet-18 on the CIFAR-10 subset, kill and resume, bf16, compile -> tests.xml
 #   3. make bench            small_cnn and resnet18, 4 runs sharing the GPU -> <model>/bench.{md,csv}
 #   4. make plan PROFILE=full                                                 -> plan.txt
-#   5. python -m sgdtricks.gpu_report                                         -> README.md
+#   5. python -m sgdtricks.bench.gpu_report                                         -> README.md
 #
 # Everything lands in reports/gpu/ (and each step's output in <step>.log there). Every step has its own time
 # limit (together 7.5 minutes, plus the install when .venv is not there yet); a step that fails or runs out
@@ -48,5 +48,5 @@ step bench_resnet18 120 make bench DATA=npz DATA_PATH="$DATA_PATH" \
   ARGS="model=resnet18 --out $OUT/resnet18 --batches 10 --repeats 3 --share 4 --run-epochs 1"
 step plan 60 make plan PROFILE=full
 cp "$OUT/plan.log" "$OUT/plan.txt"
-$PY -m sgdtricks.gpu_report "$OUT" || failed=1
+$PY -m sgdtricks.bench.gpu_report "$OUT" || failed=1
 exit $failed

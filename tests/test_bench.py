@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import REPO, compose_config
-from sgdtricks.bench import model_flops_per_image
+from sgdtricks.bench.flops import model_flops_per_image
 from sgdtricks.run.data import load_data
 
 TINY = ["model.widths=[8,16,32]", "trainer.batch_size=32"]

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, cli_env
-from sgdtricks.bench import CSV_COLUMNS
-from sgdtricks.gpu_report import main as gpu_report, plan_summary
+from sgdtricks.bench.report import CSV_COLUMNS
+from sgdtricks.bench.gpu_report import main as gpu_report, plan_summary
 
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
 GPU_PAGE = REPO / "reports" / "gpu"
