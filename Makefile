@@ -14,11 +14,12 @@ STUDY ?=
 SOURCE ?= local
 RUNS ?= runs
 REPORTS ?= reports
-REPRODUCE = $(PY) -m sgdtricks.reproduce $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) \
-	$(if $(DATA_PATH),--data-path $(DATA_PATH)) --jobs $(JOBS) --runs $(RUNS) --reports $(REPORTS)
+STUDY_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) \
+	$(if $(DATA_PATH),--data-path $(DATA_PATH)) --jobs $(JOBS) --runs $(RUNS)
+REPRODUCE = $(PY) -m sgdtricks.reproduce $(STUDY_ARGS) --reports $(REPORTS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train quadratic reproduce study reports sweep wandb-sync clean
+.PHONY: help install test train quadratic plan reproduce study reports sweep wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +40,9 @@ train: install ## one training run; Hydra overrides in ARGS="data=npz data.path=
 
 quadratic: install ## momentum on a quadratic, theory beside measurement: figures, tables, CSV (seconds, CPU)
 	$(PY) -m sgdtricks.quadratic --out reports/quadratic
+
+plan: install ## what make reproduce would train (distinct runs, done, epochs) and its measured projected time here
+	$(PY) -m sgdtricks.study.plan $(STUDY_ARGS) $(ARGS)
 
 reproduce: install ## every study, then reports/ (PROFILE=cpu|full DATA=npz DATA_PATH=file JOBS=n ARGS=overrides)
 	$(REPRODUCE) $(ARGS)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import compose_config
-from sgdtricks.config import grid
+from sgdtricks.bench.gpu_report import plan_summary
 from sgdtricks.record.files import RunRecord
 from sgdtricks.study import plan
 
@@ -77,13 +77,15 @@ def test_torchvision_data_not_downloaded_has_its_published_split_sizes(tmp_path:
 def test_a_tiny_plan_prints_its_counts_and_a_last_line_that_agrees(small_npz: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
     result = plan.plan("cpu", ["data=npz", f"data.path={small_npz}"],
-                       ["model.widths=[4]", "trainer.epochs=2"], tmp_path, jobs=1, candidates=[], batches=1)
+                       ["model.widths=[4]", "trainer.epochs=2", "logger=none"], tmp_path, jobs=1, candidates=[], batches=1)
     out = capsys.readouterr().out
     last = re.fullmatch(r"plan: profile=cpu runs=(\d+) epochs=(\d+) projected_s=(\d+) device=cpu",
                         out.strip().splitlines()[-1])
     assert last, out
     runs, epochs = int(last[1]), int(last[2])
-    data = ["data=npz", f"data.path={small_npz}", "model.widths=[4]", "trainer.epochs=2"]
+    data = ["data=npz", f"data.path={small_npz}", "model.widths=[4]", "trainer.epochs=2", "logger=none"]
     assert runs == result["runs"] == len(plan.planned_runs("cpu", tmp_path / "cpu", data, ["base_lr=0.05"])[0])
     assert epochs == 2 * runs and float(last[3]) == pytest.approx(result["projected_s"], abs=0.5)
     assert "MFLOPs per training image" in out and "stands in for it" in out
+    assert plan_summary(out) == {"profile": "cpu", "runs": str(runs), "epochs": str(epochs),
+                                 "projected_s": last[3], "device": "cpu"}  # what reports/gpu/README.md reads

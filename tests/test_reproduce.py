@@ -81,6 +81,7 @@ def test_a_second_reproduce_trains_nothing(crashed_then_finished, small_npz: Pat
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out
     assert "lr_tuning: 4 runs done (0 trained now, 4 already done)" in out
+    assert "done: 4 of 4" in out and "plan: profile=cpu runs=0 epochs=0 projected_s=0 device=cpu" in out
     assert "epoch " not in out
     assert snapshot(runs) == crashed_then_finished["after"]
 

@@ -191,9 +191,11 @@ def measure(cfg: DictConfig, shape: Shape, device: torch.device, batches: int) -
         evaluate(parts.forward, data.test_x, data.test_y, data, cfg, parts.autocast)
         timings.append((t1 - t0, time.perf_counter() - t1))
     train_s, eval_s = timings[-1]
-    with tempfile.TemporaryDirectory(prefix="sgdtricks-plan-") as tmp:
-        t0 = time.perf_counter()
-        torch.save({"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict()}, Path(tmp) / "c.pt")
+    with tempfile.TemporaryDirectory(prefix="sgdtricks-plan-") as tmp:  # the record writes of one epoch
+        record, t0 = RunRecord(Path(tmp)), time.perf_counter()
+        record.save_checkpoint({"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict()})
+        record.write_metrics([])
+        record.write_summary({"status": "running"})
         checkpoint_s = time.perf_counter() - t0
     first_epoch_s = max(0.0, sum(timings[0]) - sum(timings[1]))  # what epoch 1 costs more: compilation, tuning
     return Cost(flops, n / train_s, (n_val + n_test) / eval_s, (train_s + eval_s) / scale, checkpoint_s,
@@ -284,7 +286,9 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
     shape, source = data_shape(cfg0.data)
     device = setup.pick_device(cfg0.trainer.device)
     lr_overrides, lr_note = base_lr_overrides(profile, extra, known_base_lr)
+    t0 = time.perf_counter()
     planned, sizes = planned_runs(profile, profile_dir, [*data, *extra], lr_overrides, chosen)
+    compose_s = (time.perf_counter() - t0) / sum(sizes.values())  # Hydra composes each job's config once more
     pending = [p for p in planned if p.epochs_left]
     epochs = sum(p.epochs_left for p in pending)
     print(f"plan: data {source}: {shape.train} train / {shape.val} val / {shape.test} test images")
@@ -295,7 +299,7 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
           f"{epochs} epochs, {epochs * shape.train:,} training images")
     result = {"runs": len(pending), "epochs": epochs, "projected_s": 0.0, "device": device.type}
     if pending:
-        result["projected_s"] = projection(pending, shape, device, jobs, candidates, batches, len(chosen))
+        result["projected_s"] = projection(pending, shape, device, jobs, candidates, batches, len(chosen), compose_s)
         if result["projected_s"] > 86400:
             print(f"that is {duration(result['projected_s'])} on this {device.type}: the {profile} profile is meant "
                   f"for a CUDA GPU (scripts/gpu_check.sh measures one); PROFILE=cpu is the small version")
@@ -305,18 +309,21 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
 
 
 def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device, jobs: int,
-               candidates: Sequence[int] | None, batches: int | None, n_studies: int) -> float:
+               candidates: Sequence[int] | None, batches: int | None, n_studies: int, compose_s: float) -> float:
     """Measure each kind of pending run on this device, print the projections; returns the one for `jobs`."""
     groups = {cost_key(p.cfg): p.cfg for p in pending}
     burst = batches or (50 if device.type == "cuda" else 10)
-    costs = {key: measure(cfg, shape, device, burst) for key, cfg in groups.items()}
+    costs = {}
+    for key, cfg in groups.items():
+        cost = measure(cfg, shape, device, burst)
+        costs[key] = dataclasses.replace(cost, start_s=cost.start_s + compose_s)
     for key, cfg in groups.items():
         c = costs[key]
         print(f"model {cfg.model.name} ({cfg.trainer.precision}{', compiled' if cfg.trainer.compile else ''}, "
               f"batch {cfg.trainer.batch_size}): {c.flops_per_image / 1e6:,.1f} MFLOPs per training image "
               f"(forward + backward, FlopCounterMode); measured on {provenance.device_name(device)}: "
               f"{c.train_images_per_s:,.0f} training images/s, evaluation {c.eval_images_per_s:,.0f} images/s "
-              f"-> {c.epoch_s:.2f} s per epoch, +{c.checkpoint_s:.2f} s checkpoint, +{c.start_s:.1f} s run start")
+              f"-> {c.epoch_s:.2f} s per epoch, +{c.checkpoint_s:.2f} s record writes, +{c.start_s:.1f} s run start")
     studies_s = n_studies * process_start_s()
     projections = {1: projected_s(pending, costs, {key: c.epoch_s for key, c in costs.items()}, 1, studies_s)}
     for k in sorted({*(job_candidates(device) if candidates is None else candidates), jobs} - {1}):

@@ -28,18 +28,9 @@ from sgdtricks.paths import SRC
 from sgdtricks.quadratic.report import main as quadratic_study
 from sgdtricks.record.files import DONE_STATUSES, RunRecord, exclusive
 from sgdtricks.reports.build import build
-from sgdtricks.reports.collect import study_runs
-from sgdtricks.reports.stats import choose_base_lr, run_summaries
 from sgdtricks.run.data import load_data
-
-
-def choose_profile(requested: str | None) -> tuple[str, str]:
-    """The profile and why: PROFILE when given, else full on a CUDA GPU and cpu without one."""
-    if requested:
-        return studies.check_name("profile", requested), "chosen with PROFILE"
-    if torch.cuda.is_available():
-        return "full", f"a CUDA GPU is present ({torch.cuda.get_device_name(0)}); PROFILE=cpu for the small one"
-    return "cpu", "no CUDA GPU (torch.cuda.is_available() is False); PROFILE=full for the lecture's scale"
+from sgdtricks.study import plan
+from sgdtricks.study.plan import choose_profile
 
 
 def statuses(profile_dir: Path, runs: list[GridRun]) -> dict[str, str]:
@@ -63,13 +54,12 @@ def check_data(profile: str, overrides: list[str]) -> None:
 
 def measured_base_lr(profile_dir: Path) -> float:
     """The base lr of a profile that measures it: the best-validation lr of its lr_tuning runs."""
-    frame, _ = study_runs(profile_dir, "lr_tuning")
-    if frame.empty:
+    lr, evidence = plan.measured_base_lr(profile_dir)
+    if evidence is None:
         raise UserError(f"this profile takes its base lr from its lr_tuning runs and {profile_dir} holds none "
                         f"finished: run `make study STUDY=lr_tuning` first, or pass base_lr=VALUE")
-    lr, evidence = choose_base_lr(run_summaries(frame))
     if lr is None:
-        raise UserError(f"every lr of the lr_tuning runs in {lr_tuning_dir} diverged, so none can be the base lr: "
+        raise UserError(f"every lr of the lr_tuning runs in {profile_dir} diverged, so none can be the base lr: "
                         f"widen its grid downwards (conf/study/lr_tuning.yaml) or pass base_lr=VALUE")
     best = evidence[evidence["chosen"]].iloc[0]
     print(f"base lr {lr:g}: the best mean validation accuracy of lr_tuning ({100 * best['best_val_acc_mean']:.1f}%, "
@@ -130,6 +120,10 @@ def reproduce(args: argparse.Namespace) -> int:
     with exclusive(runs / ".reproduce.lock", f"another make reproduce is running on {runs}; wait for it, "
                                              f"or use another RUNS="):
         check_data(profile, [*data, *args.overrides])
+        print()
+        planned = plan.plan(profile, data, args.overrides, args.runs, args.jobs, plan.measured_base_lr(runs)[0],
+                            chosen, candidates=[])  # make plan measures the other JOBS values
+        studies_start = time.perf_counter()
         fixed = studies.fixed_base_lr(profile)
         given = any(o.startswith("base_lr=") for o in args.overrides)
         measured = ""  # "base_lr=VALUE" once measured (after lr_tuning), for the studies at the base lr
@@ -144,10 +138,14 @@ def reproduce(args: argparse.Namespace) -> int:
                 return 2
             if code != 0:
                 failed.append(study)
+        studies_s = time.perf_counter() - studies_start
     if not args.no_reports:
         print()
         quadratic_study(["--out", str(args.reports / "quadratic")])  # before build: its page joins the index
         build("local", args.runs, args.reports, [profile], to_wandb=True)
+    if planned["runs"]:
+        print(f"\nplan vs actual: projected {planned['projected_s']:.0f} s for {planned['runs']} runs, the studies took "
+              f"{studies_s:.0f} s: {studies_s / planned['projected_s']:.2f}x the projection")
     print(f"\nreproduce {profile}: {time.perf_counter() - start:.0f} s"
           + (f"; runs failed in {', '.join(failed)}: the same command retries them" if failed else ""))
     return 1 if failed else 0
