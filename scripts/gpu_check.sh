@@ -41,12 +41,12 @@ step() {  # step NAME LIMIT_S COMMAND...: run it under a time limit, output to O
 step install 300 make install
 $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
   || fail "nvidia-smi sees a GPU but torch does not (torch.cuda.is_available() is False): install a CUDA build of torch"
-step cuda_tests 210 $PY -m pytest -m cuda tests/test_cuda.py -q -rs --junitxml="$OUT/tests.xml"
-step bench_small_cnn 60 make bench DATA=npz DATA_PATH="$DATA_PATH" \
+step cuda_tests 180 $PY -m pytest -m cuda tests/test_cuda.py -q -rs --junitxml="$OUT/tests.xml"
+step bench_small_cnn 45 make bench DATA=npz DATA_PATH="$DATA_PATH" \
   ARGS="model=small_cnn --out $OUT/small_cnn --repeats 3 --share 4 --run-epochs 1"
-step bench_resnet18 120 make bench DATA=npz DATA_PATH="$DATA_PATH" \
+step bench_resnet18 105 make bench DATA=npz DATA_PATH="$DATA_PATH" \
   ARGS="model=resnet18 --out $OUT/resnet18 --batches 10 --repeats 3 --share 4 --run-epochs 1"
-step plan 60 make plan PROFILE=full
+step plan 120 make plan PROFILE=full
 cp "$OUT/plan.log" "$OUT/plan.txt"
 $PY -m sgdtricks.bench.gpu_report "$OUT" || failed=1
 exit $failed
