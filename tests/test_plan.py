@@ -40,22 +40,22 @@ def test_distinct_runs_are_the_grids_less_the_cells_momentum_and_decay_share(pro
 
 
 def test_run_counts_do_not_depend_on_the_placeholder_base_lr(tmp_path: Path) -> None:
-    counts = {lr: len(plan.planned_runs("cpu", tmp_path, [], [f"base_lr={lr}"])[0]) for lr in (0.05, 0.2)}
+    counts = {lr: len(plan.planned_runs("cpu", tmp_path, [], [f"base_lr={lr}"], ["momentum"])[0]) for lr in (0.05, 0.2)}
     assert counts[0.05] == counts[0.2]
 
 
 def test_done_runs_count_as_done_and_an_interrupted_one_keeps_its_missing_epochs(tmp_path: Path) -> None:
     profile_dir = tmp_path / "cpu"
-    first, second, *_ = plan.planned_runs("cpu", profile_dir, [], ["base_lr=0.05"])[0]
+    first, second, *_ = plan.planned_runs("cpu", profile_dir, [], [], ["lr_tuning"])[0]
     RunRecord(profile_dir / first.run.run_key).write_summary({"status": "finished", "epochs_completed": 20})
     RunRecord(profile_dir / second.run.run_key).write_summary({"status": "interrupted", "epochs_completed": 6})
-    replanned = {p.run.run_key: p.epochs_left for p in plan.planned_runs("cpu", profile_dir, [], ["base_lr=0.05"])[0]}
+    replanned = {p.run.run_key: p.epochs_left for p in plan.planned_runs("cpu", profile_dir, [], [], ["lr_tuning"])[0]}
     assert replanned[first.run.run_key] == 0
     assert replanned[second.run.run_key] == first.cfg.trainer.epochs - 6
 
 
 def test_projection_is_epochs_times_their_cost_plus_starts_over_the_jobs(tmp_path: Path) -> None:
-    runs = plan.planned_runs("cpu", tmp_path, [], ["base_lr=0.05"])[0][:3]
+    runs = plan.planned_runs("cpu", tmp_path, [], [], ["lr_tuning"])[0][:3]
     runs[0].epochs_left, runs[1].epochs_left, runs[2].epochs_left = 10, 4, 0
     key = plan.cost_key(runs[0].cfg)
     cost = plan.Cost(flops_per_image=1.0, train_images_per_s=1.0, eval_images_per_s=1.0, epoch_s=2.0,
@@ -77,14 +77,15 @@ def test_torchvision_data_not_downloaded_has_its_published_split_sizes(tmp_path:
 def test_a_tiny_plan_prints_its_counts_and_a_last_line_that_agrees(small_npz: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
     result = plan.plan("cpu", ["data=npz", f"data.path={small_npz}"],
-                       ["model.widths=[4]", "trainer.epochs=2", "logger=none"], tmp_path, jobs=1, candidates=[], batches=1)
+                       ["model.widths=[4]", "trainer.epochs=2", "logger=none"], tmp_path, jobs=1, chosen=["lr_tuning"],
+                       candidates=[], batches=1)
     out = capsys.readouterr().out
     last = re.fullmatch(r"plan: profile=cpu runs=(\d+) epochs=(\d+) projected_s=(\d+) device=cpu",
                         out.strip().splitlines()[-1])
     assert last, out
     runs, epochs = int(last[1]), int(last[2])
     data = ["data=npz", f"data.path={small_npz}", "model.widths=[4]", "trainer.epochs=2", "logger=none"]
-    assert runs == result["runs"] == len(plan.planned_runs("cpu", tmp_path / "cpu", data, ["base_lr=0.05"])[0])
+    assert runs == result["runs"] == len(plan.planned_runs("cpu", tmp_path / "cpu", data, [], ["lr_tuning"])[0])
     assert epochs == 2 * runs and float(last[3]) == pytest.approx(result["projected_s"], abs=0.5)
     assert "MFLOPs per training image" in out and "stands in for it" in out
     assert plan_summary(out) == {"profile": "cpu", "runs": str(runs), "epochs": str(epochs),
