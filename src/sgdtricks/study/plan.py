@@ -166,40 +166,52 @@ def synthetic(shape: Shape, train: int, val: int, test: int, device: torch.devic
                       classes=[str(i) for i in range(shape.classes)])
 
 
-def measure(cfg: DictConfig, shape: Shape, device: torch.device, batches: int) -> Cost:
-    """One epoch's seconds for runs like `cfg`, from a burst of `batches` training batches after one warm-up
-    burst (allocator, cuDNN autotuning, compilation), evaluation scaled to the epoch's val + test images."""
+def portion(data: DeviceData, shape: Shape, m: int) -> DeviceData:
+    """The first m training images and as many val and test images as an epoch has per m training images."""
+    val, test = (max(1, round(m * k / shape.train)) for k in (shape.val, shape.test))
+    return dataclasses.replace(data, train_x=data.train_x[:m], train_y=data.train_y[:m], val_x=data.val_x[:val],
+                               val_y=data.val_y[:val], test_x=data.test_x[:test], test_y=data.test_y[:test])
+
+
+def burst(parts: setup.Parts, data: DeviceData, cfg: DictConfig, epoch: int) -> tuple[float, float]:
+    """Seconds of one training pass over `data` and of evaluating its val and test images."""
+    synchronize(data.train_x.device)
+    t0 = time.perf_counter()
+    train_epoch(parts.forward, parts.optimizer, data, cfg, epoch, parts.autocast, {"signal": 0})  # ends in a sync
+    t1 = time.perf_counter()
+    evaluate(parts.forward, data.val_x, data.val_y, data, cfg, parts.autocast)
+    evaluate(parts.forward, data.test_x, data.test_y, data, cfg, parts.autocast)
+    return t1 - t0, time.perf_counter() - t1
+
+
+def measure(cfg: DictConfig, shape: Shape, device: torch.device, batches: int, target_s: float = 5.0) -> Cost:
+    """One epoch's seconds for runs like `cfg`: a warm-up batch (allocator, cuDNN autotuning, compilation), a
+    pilot batch, then a burst of up to `batches` training batches sized by the pilot to last about `target_s`
+    (a slow device is not kept waiting for minutes); evaluation in the proportion of an epoch's val + test images."""
     runtime.keep_freed_memory()
     bs = cfg.trainer.batch_size
     n = min(shape.train, batches * bs)
-    scale = n / shape.train
-    n_val, n_test = max(1, round(shape.val * scale)), max(1, round(shape.test * scale))
-    data = synthetic(shape, n, n_val, n_test, device)
+    data = synthetic(shape, n, max(1, round(shape.val * n / shape.train)), max(1, round(shape.test * n / shape.train)),
+                     device)
     cfg = OmegaConf.merge(cfg, {"optimizer": {"lr": 1e-3}})  # random labels at a large lr could diverge and
     parts = setup.build(cfg, data, device)                    # stop the burst early; the time is the same
-    stop = {"signal": 0}
-    batch = min(bs, n)
-    flops = flops_per_image(parts.model, augment.normalize(data.train_x[:batch], data.mean, data.std),
-                            data.train_y[:batch])
-    timings = []
-    for epoch in (1, 2):  # the first is the warm-up
-        synchronize(device)
-        t0 = time.perf_counter()
-        train_epoch(parts.forward, parts.optimizer, data, cfg, epoch, parts.autocast, stop)  # ends in a sync
-        t1 = time.perf_counter()
-        evaluate(parts.forward, data.val_x, data.val_y, data, cfg, parts.autocast)
-        evaluate(parts.forward, data.test_x, data.test_y, data, cfg, parts.autocast)
-        timings.append((t1 - t0, time.perf_counter() - t1))
-    train_s, eval_s = timings[-1]
+    m = min(bs, n)
+    flops = flops_per_image(parts.model, augment.normalize(data.train_x[:m], data.mean, data.std), data.train_y[:m])
+    warm = burst(parts, portion(data, shape, m), cfg, 1)
+    pilot = burst(parts, portion(data, shape, m), cfg, 2)  # one batch once warm: how many fit in target_s
+    k = max(1, min(-(-n // bs), round(target_s / sum(pilot))))
+    timed = portion(data, shape, min(n, k * bs))
+    train_s, eval_s = burst(parts, timed, cfg, 3)
     with tempfile.TemporaryDirectory(prefix="sgdtricks-plan-") as tmp:  # the record writes of one epoch
         record, t0 = RunRecord(Path(tmp)), time.perf_counter()
         record.save_checkpoint({"model": parts.model.state_dict(), "optimizer": parts.optimizer.state_dict()})
         record.write_metrics([])
         record.write_summary({"status": "running"})
         checkpoint_s = time.perf_counter() - t0
-    first_epoch_s = max(0.0, sum(timings[0]) - sum(timings[1]))  # what epoch 1 costs more: compilation, tuning
-    return Cost(flops, n / train_s, (n_val + n_test) / eval_s, (train_s + eval_s) / scale, checkpoint_s,
-                first_epoch_s + run_start_s(cfg, device))
+    scale = len(timed.train_x) / shape.train
+    first_epoch_s = max(0.0, sum(warm) - sum(pilot))  # what the first batch costs more: compilation, autotuning
+    return Cost(flops, len(timed.train_x) / train_s, (len(timed.val_x) + len(timed.test_x)) / eval_s,
+                (train_s + eval_s) / scale, checkpoint_s, first_epoch_s + run_start_s(cfg, device))
 
 
 def run_start_s(cfg: DictConfig, device: torch.device) -> float:
