@@ -1,6 +1,6 @@
 """The cpu profile's model candidates: test accuracy after the profile's epochs against seconds per epoch.
 
-    python scripts/candidates.py [--lr 0.05] [--seed 0] [--out reports/cpu] data=npz data.path=FILE.npz [overrides]
+    python scripts/candidates.py [--lr 0.015] [--seed 100] [--out reports/cpu] data=npz data.path=FILE.npz [overrides]
 
 Writes candidates.csv and candidates.md into --out (see sgdtricks.candidates). Run it on an idle machine:
 seconds per epoch measured under other load are upper bounds.
@@ -17,8 +17,10 @@ from sgdtricks.errors import UserError
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m sgdtricks.train")
-    parser.add_argument("--lr", type=float, default=0.05, help="constant lr of every candidate (momentum 0.9)")
-    parser.add_argument("--seed", type=int, default=0, help="the one seed of every candidate")
+    parser.add_argument("--lr", type=float, default=0.015,
+                        help="constant lr of every candidate, momentum 0.9 (default: the base lr lr_tuning chose)")
+    parser.add_argument("--seed", type=int, default=100,
+                        help="the one seed of every candidate: neither a tuning nor an evidence seed of the studies")
     parser.add_argument("--out", type=Path, default=Path("reports/cpu"), help="folder for candidates.csv and .md")
     args = parser.parse_args()
     try:

@@ -63,7 +63,7 @@ def measure(candidate: Candidate, overrides: Sequence[str], lr: float, seed: int
             "s_per_run": float(times.sum())}
 
 
-def run(overrides: Sequence[str], out: Path, lr: float = 0.05, seed: int = 0,
+def run(overrides: Sequence[str], out: Path, lr: float = 0.015, seed: int = 100,
         candidates: Sequence[Candidate] = CANDIDATES) -> pd.DataFrame:
     """Measure every candidate; write out/candidates.csv and out/candidates.md; return the table."""
     load_before = os.getloadavg()
