@@ -2,7 +2,7 @@
 
     python scripts/candidates.py [--lr 0.015] [--seed 100] [--out reports/cpu] data=npz data.path=FILE.npz [overrides]
 
-Writes candidates.csv and candidates.md into --out (see sgdtricks.candidates). Run it on an idle machine:
+Writes candidates.csv and candidates.md into --out (see sgdtricks.study.candidates). Run it on an idle machine:
 seconds per epoch measured under other load are upper bounds.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sgdtricks.candidates import run
+from sgdtricks.study.candidates import run
 from sgdtricks.errors import UserError
 
 

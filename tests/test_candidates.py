@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sgdtricks.candidates import Candidate, run
+from sgdtricks.study.candidates import Candidate, run
 from sgdtricks.models import SmallCNN
 
 

@@ -22,11 +22,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from sgdtricks import provenance
-from sgdtricks.record import RunRecord
+from sgdtricks.config.studies import compose_config
+from sgdtricks.record import provenance
+from sgdtricks.record.files import RunRecord
 from sgdtricks.reports.tables import markdown
-from sgdtricks.studies import compose_config
-from sgdtricks.train import instantiate, train
+from sgdtricks.run.setup import instantiate
+from sgdtricks.run.trainer import train
 
 
 @dataclass(frozen=True)
