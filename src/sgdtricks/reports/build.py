@@ -128,7 +128,9 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
     set_paper_style()
     pages = []
     for profile in wanted:
-        runs = in_study[in_study["profile"] == profile].dropna(axis=1, how="all")
+        runs = in_study[in_study["profile"] == profile]
+        # columns of other profiles' configs go; the metrics stay even where every run diverged (all nan)
+        runs = runs[[c for c in runs.columns if c in METRIC_COLUMNS or runs[c].notna().any()]]
         if runs.empty:
             print(f"reports: no finished runs of profile {profile} in {where}; skipped")
             continue
