@@ -120,10 +120,17 @@ def primary_table(sections: list[Section]) -> Table:
         "smallest resolvable (pp)": [resolvable(d) for _, d in rows],
         "seed pairs": [d["n"] for _, d in rows],
         "diverged pairs": [d["diverged"] for _, d in rows],
-        "verdict": [against_lecture(d, c.expected) for c, d in rows],
+        "verdict": [verdict(c, d) for c, d in rows],
     })
     return Table("primary", "Primary comparisons: the lecture's claims, planned before the runs; final test accuracy, "
                             "differences paired by seed with 95% Student-t intervals.", numbers, display)
+
+
+def verdict(comparison: Comparison, d: dict) -> str:
+    """The primary table's last column: against the lecture's sign, or for a claim without a sign which side won."""
+    if comparison.expected == 0 and sign(d) in (1, -1):
+        return f"resolved: {comparison.name} {'>' if sign(d) > 0 else '<'} 0"
+    return against_lecture(d, comparison.expected)
 
 
 def _ci(d: dict) -> dict[str, float]:
@@ -152,12 +159,10 @@ def sign(d: dict) -> int | None:
 
 
 def against_lecture(d: dict, expected: int) -> str:
-    """Whether a difference the lecture predicts the sign of (`expected`; 0: no sign predicted) agrees with it."""
+    """Whether a difference the lecture predicts the sign of (`expected`, +1 or -1) agrees with it."""
     side = sign(d)
     if side is None:
         return "too few seeds to tell"
     if side == 0:
         return "not resolved by these seeds (the interval includes 0)"
-    if expected == 0:
-        return "resolved: a is larger" if side > 0 else "resolved: b is larger"
     return "as the lecture says" if side == expected else "against the lecture"
