@@ -18,7 +18,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m sgdtricks.train")
     parser.add_argument("--lr", type=float, default=0.015,
-                        help="constant lr of every candidate, momentum 0.9 (default: the base lr lr_tuning chose)")
+                        help="constant lr of every candidate, momentum 0.9 (default: the best-validation lr of the "
+                             "measurements behind the cpu profile, conf/profile/cpu.yaml)")
     parser.add_argument("--seed", type=int, default=100,
                         help="the one seed of every candidate: neither a tuning nor an evidence seed of the studies")
     parser.add_argument("--out", type=Path, default=Path("reports/cpu"), help="folder for candidates.csv and .md")
