@@ -61,10 +61,16 @@ sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and p
 wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
 	@$(PY) -m sgdtricks.study.wandb_cli sync runs
 
-.PHONY: bench
+# The measuring scripts' data: DATA / DATA_PATH, else the CIFAR-10 subset beside the project when present, else cifar10.
+SCRIPT_DATA = $(if $(DATA_PATH),data=$(or $(DATA),npz) data.path=$(DATA_PATH),$(if $(DATA),data=$(DATA),$(if \
+	  $(wildcard ../shared/datasets/cifar10-subset.npz),data=npz data.path=../shared/datasets/cifar10-subset.npz,data=cifar10)))
+
+.PHONY: bench candidates
 bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)
-	$(PY) scripts/bench.py $(if $(DATA_PATH),data=$(or $(DATA),npz) data.path=$(DATA_PATH),$(if $(DATA),data=$(DATA),$(if \
-	  $(wildcard ../shared/datasets/cifar10-subset.npz),data=npz data.path=../shared/datasets/cifar10-subset.npz,data=cifar10))) $(ARGS)
+	$(PY) scripts/bench.py $(SCRIPT_DATA) $(ARGS)
+
+candidates: install ## the cpu profile's model sizes: test accuracy vs s/epoch -> reports/cpu/candidates.{md,csv} (~4 min idle)
+	$(PY) scripts/candidates.py $(SCRIPT_DATA) $(ARGS)
 
 clean: ## remove runs, W&B files and caches (keeps .venv, data/ and reports/)
 	rm -rf runs multirun outputs wandb .pytest_cache

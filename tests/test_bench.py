@@ -61,7 +61,7 @@ def test_flops_per_image_match_the_convolutions_counted_by_hand(small_npz):
     for width in widths:
         forward.append(2 * size * size * width * c_in * 9)  # 3x3 conv, stride 1, same padding
         c_in, size = width, size // 2
-    forward.append(2 * widths[-1] * data.num_classes)  # linear head
+    forward.append(2 * widths[-1] * size * size * data.num_classes)  # linear head on the flattened 4x4 map
     assert model_flops_per_image(cfg, data, torch.device("cpu")) == pytest.approx(3 * sum(forward) - forward[0])
 
 

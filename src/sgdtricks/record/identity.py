@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sgdtricks.errors import DataError
 
-LABEL_KEYS = ("study", "profile", "base_lr", "seeds")
+LABEL_KEYS = ("study", "profile", "base_lr", "seeds", "schedulers")
 PLACEMENT_KEYS = ("data.path", "data.root", "data.download", "trainer.device", "trainer.log_every",
                   "trainer.eval_batch_size", "logger")
 

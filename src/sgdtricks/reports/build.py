@@ -20,14 +20,15 @@ from sgdtricks.record.identity import PLACEMENT_KEYS
 from sgdtricks.reports import decay, lr_tuning, momentum
 from sgdtricks.reports.collect import SUMMARY_COLUMNS, SkippedRun, runs_from_records
 from sgdtricks.reports.page import provenance, write_index, write_page
-from sgdtricks.reports.sections import Section
-from sgdtricks.reports.stats import default_target
+from sgdtricks.reports.sections import Section, primary_table
+from sgdtricks.reports.stats import check_unique_seeds, default_target
 from sgdtricks.reports.tables import write_table
 from sgdtricks.reports.wandb_report import log_report
 
 # Columns that may differ between the runs of one study: its cells (each study's VARIES), the seed, where runs
 # are logged, and the per-run and per-epoch results. A name ending in "." stands for every column under it.
 VARIES = {"lr_tuning": lr_tuning.VARIES, "momentum": momentum.VARIES, "decay": decay.VARIES}
+CELLS = {"lr_tuning": lr_tuning.CELL, "momentum": momentum.CELL, "decay": decay.CELL}  # pairing by seed within these
 NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *PLACEMENT_KEYS, *SUMMARY_COLUMNS, *METRIC_COLUMNS]
 
 
@@ -81,6 +82,7 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
     sections: dict[str, Section] = {}
     for study, runs in present.items():
         check_one_setting(runs, study)
+        check_unique_seeds(runs, CELLS[study], study)
         target = default_target(runs)
         if study == "lr_tuning":
             sections[study] = lr_tuning.section(runs, target, figures, fixed, used)
@@ -88,9 +90,12 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
             sections[study] = momentum.section(runs, target, figures)
         else:
             sections[study] = decay.section(runs, target, figures)
-    for sec in sections.values():
-        for table in sec.tables:
-            write_table(table, out / "tables")
+    tables = [table for sec in sections.values() for table in sec.tables]
+    primary = primary_table(list(sections.values()))
+    if len(primary.numbers):
+        tables.append(primary)
+    for table in tables:
+        write_table(table, out / "tables")
     data.mkdir(parents=True, exist_ok=True)
     frame.to_csv(data / "runs.csv", index=False)
     for sec in sections.values():
@@ -99,7 +104,8 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
     counts = ", ".join(f"{s} ({r['run'].nunique()} runs)" for s, r in present.items())
     missing = ", ".join(s for s in studies.STUDIES if s not in present) or "none"
     head = [f"Runs: {counts}; studies without runs: {missing}."]
-    page = write_page(out, list(sections.values()), provenance(frame, profile, base_lr_text(fixed, used)), head, skipped)
+    page = write_page(out, list(sections.values()), provenance(frame, profile, base_lr_text(fixed, used)), head, skipped,
+                      primary if len(primary.numbers) else None)
     if wandb_root is not None:
         log_sections_to_wandb(out, sections, wandb_root)
     return page
@@ -122,7 +128,9 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
     set_paper_style()
     pages = []
     for profile in wanted:
-        runs = in_study[in_study["profile"] == profile].dropna(axis=1, how="all")
+        runs = in_study[in_study["profile"] == profile]
+        # columns of other profiles' configs go; the metrics stay even where every run diverged (all nan)
+        runs = runs[[c for c in runs.columns if c in METRIC_COLUMNS or runs[c].notna().any()]]
         if runs.empty:
             print(f"reports: no finished runs of profile {profile} in {where}; skipped")
             continue

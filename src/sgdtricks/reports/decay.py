@@ -10,6 +10,7 @@ import seaborn as sns
 
 from sgdtricks.plotting import save_figure
 from sgdtricks.reports.figures import LABELS, curves, dashes, legend, log_axis, palette, seeds_note
+from sgdtricks.reports.regime import regime
 from sgdtricks.reports.sections import Comparison, Section, against_lecture, cell_results, describe, differences
 from sgdtricks.reports.stats import run_summaries
 
@@ -29,7 +30,9 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     note = seeds_note(frame, CELL)
     sec = Section("Learning-rate decay", (
         f"From lr {base_lr:g}: the lecture's two schemes, ReduceLROnPlateau on the validation loss and StepLR, "
-        f"against a constant lr, with momentum 0 and 0.9; cosine annealing as a modern reference."))
+        f"against a constant lr, with momentum 0 and 0.9; "
+        + ("cosine annealing as a modern reference." if "cosine" in schedulers else
+           "cosine annealing, a modern reference, is not in this profile's grid (its time budget).")))
 
     fig, axes = plt.subplots(1, len(momenta), figsize=(3.4 * len(momenta), 3.0), layout="constrained",
                              sharey=True, squeeze=False)
@@ -57,6 +60,14 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     save_figure(fig, figures, "decay")
     sec.figures.append(("decay", "Validation loss and test accuracy per epoch for each scheduler, without "
                                  "momentum (left) and with momentum 0.9 (right)."))
+    measured = regime(frame, figures, momenta[-1])
+    if measured is not None:
+        name, table, sentences = measured
+        sec.figures.insert(0, (name, f"The regime: validation loss and accuracy per epoch of the constant-lr runs at "
+                                     f"lr {base_lr:g} with momentum {momenta[-1]:g}; dashed, StepLR's drops; dotted, "
+                                     f"each plateau run's first drop."))
+        sec.tables.append(table)
+        sec.findings += sentences
 
     runs = run_summaries(frame, target)
     runs["label"] = [f"{s}, β = {m:g}" for s, m in zip(runs["scheduler.name"], runs["optimizer.momentum"])]
@@ -64,7 +75,9 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     sec.tables.append(cell_results(runs, CELL, order, "scheduler, momentum", target, "decay",
                                    "LR decay: per scheduler and momentum, mean ± std over seeds."))
     comparisons = [Comparison(f"{s} − constant, β = {m:g}", {"scheduler.name": s, "optimizer.momentum": m},
-                              {"scheduler.name": "constant", "optimizer.momentum": m})
+                              {"scheduler.name": "constant", "optimizer.momentum": m},
+                              *((f"{SCHEMES[s]} beats a constant lr", +1) if s in LECTURE_SCHEMES and m == momenta[-1]
+                                else ()))
                    for s in schedulers if s != "constant" for m in momenta]
     comparisons += [Comparison(f"β = {momenta[-1]:g} − β = {momenta[0]:g}, {s}",
                                {"scheduler.name": s, "optimizer.momentum": momenta[-1]},
@@ -73,6 +86,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     table, found = differences(runs, comparisons, "decay_differences",
                                "LR decay: differences paired by seed, with 95% Student-t intervals.")
     sec.tables.append(table)
+    sec.primary += [(c, found[c.name]["final_test_acc"]) for c in comparisons if c.claim]
     for s in schedulers:
         for m in momenta:
             name = f"{s} − constant, β = {m:g}"

@@ -18,6 +18,8 @@ from sgdtricks.reports.stats import t_interval
 
 LABELS = {"train_loss": "train loss", "val_loss": "validation loss", "test_acc": "test accuracy (%)",
           "val_acc": "validation accuracy (%)", "lr": "learning rate"}
+# Fewer seeds draw no band: a t-interval over 2 seeds uses t(1) = 12.7 and spans most of the axis.
+MIN_BAND_SEEDS = 3
 # Dash patterns (matplotlib (on, off, ...) in line widths): each label differs in colour and in dashes.
 DASHES = [(1, 0), (4, 1.5), (1, 1), (3, 1, 1, 1), (6, 2), (2, 2, 6, 2), (1, 2), (8, 1, 1, 1)]
 
@@ -39,7 +41,8 @@ def dashes(colors: dict[str, tuple]) -> dict[str, tuple]:
 
 
 def curves(ax: plt.Axes, frame: pd.DataFrame, y: str, colors: dict[str, tuple], log: bool = False) -> None:
-    """`y` per epoch for each label of `colors`: mean over seeds and its 95% t-band; x where a diverged run ends.
+    """`y` per epoch for each label of `colors`: mean over seeds and its 95% t-band where the label has at least
+    MIN_BAND_SEEDS seeds, else every seed's curve; x where a diverged run ends.
 
     A diverged run stops at the epoch of its non-finite loss; that row is left out, so its curve ends at its last
     finite epoch, where the x goes (at the top of the panel when it diverged in its first epoch).
@@ -47,8 +50,14 @@ def curves(ax: plt.Axes, frame: pd.DataFrame, y: str, colors: dict[str, tuple], 
     finite = frame[np.isfinite(frame["train_loss"].to_numpy(dtype=float))]
     if y.endswith("_acc"):
         finite = finite.assign(**{y: 100 * finite[y]})
-    sns.lineplot(finite, x="epoch", y=y, hue="label", hue_order=list(colors), palette=colors, style="label",
-                 style_order=list(colors), dashes=dashes(colors), errorbar=t_band, ax=ax, legend=False)
+    seeds = finite.groupby("label")["seed"].nunique()
+    style = dict(x="epoch", y=y, hue="label", hue_order=list(colors), palette=colors, style="label",
+                 style_order=list(colors), dashes=dashes(colors), ax=ax, legend=False)
+    banded = finite["label"].map(seeds) >= MIN_BAND_SEEDS
+    if banded.any():
+        sns.lineplot(finite[banded], errorbar=t_band, **style)
+    if not banded.all():  # too few seeds for an interval: each seed's own curve, thinner, no band
+        sns.lineplot(finite[~banded], units="run", estimator=None, linewidth=0.8, **style)
     top = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
     diverged = frame.loc[frame["status"] == "diverged", ["label", "run"]].drop_duplicates()
     for label, run in diverged.itertuples(index=False):
@@ -101,7 +110,11 @@ def curve_figure(frame: pd.DataFrame, metrics: Sequence[str], colors: dict[str, 
 
 
 def seeds_note(frame: pd.DataFrame, cell: Sequence[str] = ("label",)) -> str:
-    """'mean and 95% t-interval over n = 2 seeds' (or 'n = 2-3' when cells differ)."""
+    """'mean and 95% t-interval over n = 5 seeds' (or 'n = 4-5' when cells differ); 'each seed's curve (n = 2)'
+    when no cell has MIN_BAND_SEEDS seeds."""
     seeds = frame.groupby(list(cell))["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
-    return f"mean and 95% t-interval over n = {n} seeds"
+    if seeds.max() < MIN_BAND_SEEDS:
+        return f"each seed's curve (n = {n} seeds, too few for an interval)"
+    fewer = "" if seeds.min() >= MIN_BAND_SEEDS else f"; cells with fewer than {MIN_BAND_SEEDS} seeds: each seed's curve"
+    return f"mean and 95% t-interval over n = {n} seeds{fewer}"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sgdtricks.plotting import save_figure
-from sgdtricks.reports.figures import clip_percent, curves, legend, log_axis, palette, seeds_note
+from sgdtricks.reports.figures import MIN_BAND_SEEDS, clip_percent, curves, legend, log_axis, palette, seeds_note
 from sgdtricks.reports.sections import Section, cell_results
 from sgdtricks.reports.stats import cell_table, choose_base_lr, run_summaries
 
@@ -24,12 +24,19 @@ def label(lr: float) -> str:
     return f"lr {lr:g}"
 
 
-def accuracy_panel(ax: plt.Axes, cells: pd.DataFrame, base_lr: float | None) -> None:
-    """Best val accuracy and final test accuracy against lr (log axis), 95% t-intervals; x for diverged lrs."""
+def accuracy_panel(ax: plt.Axes, runs: pd.DataFrame, cells: pd.DataFrame, base_lr: float | None) -> None:
+    """Best val accuracy and final test accuracy against lr (log axis): the mean over seeds with its 95% t-interval
+    when every lr has MIN_BAND_SEEDS seeds, else the mean joined by a line and each seed's value as a dot;
+    x for lrs where a run diverged."""
+    banded = cells["seeds"].min() >= MIN_BAND_SEEDS
     for metric, name, marker in (("best_val_acc", "best val acc", "o"), ("final_test_acc", "final test acc", "s")):
         ok = cells[cells[f"{metric}_mean"].notna()]
-        ax.errorbar(ok["optimizer.lr"], 100 * ok[f"{metric}_mean"], yerr=100 * ok[f"{metric}_ci95"].fillna(0),
-                    marker=marker, capsize=3, label=name)
+        bars = 100 * ok[f"{metric}_ci95"].fillna(0) if banded else None
+        line = ax.errorbar(ok["optimizer.lr"], 100 * ok[f"{metric}_mean"], yerr=bars, marker=marker, capsize=3,
+                           label=name + ("" if banded else " (mean; dots: seeds)"))
+        if not banded:
+            ax.plot(runs["optimizer.lr"], 100 * runs[metric], marker, color=line[0].get_color(), alpha=0.4,
+                    markersize=3, linestyle="none")
     diverged = cells[cells["diverged"] > 0]
     if len(diverged):
         ax.plot(diverged["optimizer.lr"], np.full(len(diverged), 0.03), "x", color="0.2", markersize=9,
@@ -58,7 +65,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path,
     colors = palette([label(lr) for lr in lrs], sequential=True)
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.3), layout="constrained")
     curves(left, frame, "train_loss", colors, log=True)
-    accuracy_panel(right, cells, base_lr)
+    accuracy_panel(right, runs, cells, base_lr)
     fig.suptitle(f"lr tuning: {seeds_note(frame)}", fontsize=10)
     legend(fig, colors, "", diverged=bool((frame["status"] == "diverged").any()))
     save_figure(fig, figures, "lr_tuning")

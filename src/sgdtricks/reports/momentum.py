@@ -58,14 +58,17 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
         runs, CELL, [*beta.values(), control], "arm", target, "momentum",
         "Momentum study: per arm, mean ± std over seeds; a diverged run counts in 'diverged' and not in the means."))
     plain = {"optimizer.momentum": 0.0, "optimizer.lr": base_lr}
-    comparisons = [Comparison(f"β = {b:g} − β = 0", {"optimizer.momentum": b, "optimizer.lr": base_lr}, plain)
+    comparisons = [Comparison(f"β = {b:g} − β = 0", {"optimizer.momentum": b, "optimizer.lr": base_lr}, plain,
+                              *(("momentum helps at the same lr", +1) if b == CONTROL_BETA else ()))
                    for b in SWEEP[1:]]
     comparisons.append(Comparison(f"β = {CONTROL_BETA:g} − (β = 0 at lr {control_lr:g})",
                                   {"optimizer.momentum": CONTROL_BETA, "optimizer.lr": base_lr},
-                                  {"optimizer.momentum": 0.0, "optimizer.lr": control_lr}))
+                                  {"optimizer.momentum": 0.0, "optimizer.lr": control_lr},
+                                  f"momentum is more than a {1 / (1 - CONTROL_BETA):g}x larger step (no sign predicted)"))
     table, found = differences(runs, comparisons, "momentum_differences",
                                "Momentum study: differences paired by seed, with 95% Student-t intervals.")
     sec.tables.append(table)
+    sec.primary += [(c, found[c.name]["final_test_acc"]) for c in comparisons if c.claim]
 
     main, ctrl = found[f"β = {CONTROL_BETA:g} − β = 0"], found[comparisons[-1].name]
     step_answer = {1: "yes: momentum did better than the larger step alone",
@@ -73,11 +76,11 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
                    None: "too few seeds to tell"}[sign(ctrl["final_test_acc"])]
     sec.findings += [
         f"Momentum 0.9 minus none at lr {base_lr:g}: final train loss "
-        f"{describe(main['final_train_loss'], scale=1, unit='', digits=3)}, final test accuracy "
+        f"{describe(main['final_train_loss'], scale=1, unit='', digits=3, smallest=False)}, final test accuracy "
         f"{describe(main['final_test_acc'])}. The lecture says momentum speeds training up; lower train loss "
         f"with momentum: {against_lecture(main['final_train_loss'], -1)}.",
         f"Is momentum more than a {1 / (1 - CONTROL_BETA):g}x larger step? Momentum {CONTROL_BETA:g} at lr "
         f"{base_lr:g} minus plain SGD at lr {control_lr:g}: final test accuracy {describe(ctrl['final_test_acc'])}, "
-        f"final train loss {describe(ctrl['final_train_loss'], scale=1, unit='', digits=3)}. Answer: {step_answer}.",
+        f"final train loss {describe(ctrl['final_train_loss'], scale=1, unit='', digits=3, smallest=False)}. Answer: {step_answer}.",
     ]
     return sec

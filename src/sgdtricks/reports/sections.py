@@ -14,8 +14,25 @@ from sgdtricks.reports.tables import Table, interval, mean_std
 
 
 @dataclass
+class Comparison:
+    """cell `a` minus cell `b`, each a {config column: value} selection, paired by seed.
+
+    A comparison with a `claim` tests what the lecture says: a primary comparison, planned before any run, whose
+    final test accuracy the lecture predicts the sign of (`expected`: +1 or -1; 0: no sign, whether they differ).
+    Every other interval is exploratory and unadjusted for the number of comparisons.
+    """
+
+    name: str
+    a: dict[str, object]
+    b: dict[str, object]
+    claim: str | None = None
+    expected: int = 0
+
+
+@dataclass
 class Section:
-    """One study on the results page: figures (name, one sentence), tables, and findings in words."""
+    """One study on the results page: figures (name, one sentence), tables, findings in words, JSON evidence, and
+    its primary comparisons with their final-test-accuracy differences."""
 
     title: str
     intro: str
@@ -23,15 +40,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # name -> JSON-able evidence, written as data/<name>.json
-
-
-@dataclass
-class Comparison:
-    """cell `a` minus cell `b`, each a {config column: value} selection, paired by seed."""
-
-    name: str
-    a: dict[str, object]
-    b: dict[str, object]
+    primary: list[tuple[Comparison, dict]] = field(default_factory=list)
 
 
 def cell_results(runs: pd.DataFrame, cell: list[str], order: list[str], label_title: str, target: float,
@@ -52,7 +61,7 @@ def cell_results(runs: pd.DataFrame, cell: list[str], order: list[str], label_ti
         "final test acc (%)": spread("final_test_acc"),
         "best val acc (%)": spread("best_val_acc"),
         "test acc at best val (%)": spread("test_acc_at_best_val"),
-        f"epochs to {100 * target:.0f}% val acc": [
+        (f"epochs to {100 * target:.0f}% val acc" if math.isfinite(target) else "epochs to target (every run diverged)"): [
             "—" if r == 0 else f"{m:.1f}" + ("" if r == f else f" ({r} of {f})")
             for m, r, f in zip(numbers["epochs_to_target_mean"], reached, finished)],
         "final train loss": spread("final_train_loss", scale=1, digits=3),
@@ -62,7 +71,8 @@ def cell_results(runs: pd.DataFrame, cell: list[str], order: list[str], label_ti
 
 
 def differences(runs: pd.DataFrame, comparisons: list[Comparison], name: str, caption: str) -> tuple[Table, dict]:
-    """Final test accuracy and final train loss of each comparison, a - b, with 95% t-intervals over seed pairs.
+    """Final test accuracy and final train loss of each comparison, a - b, with 95% t-intervals over seed pairs,
+    and where the accuracy interval includes 0, the smallest difference the seeds could have resolved.
 
     Returns the table and {comparison name: {metric: difference}} for the findings.
     """
@@ -72,28 +82,73 @@ def differences(runs: pd.DataFrame, comparisons: list[Comparison], name: str, ca
         for metric in ("final_test_acc", "final_train_loss"):
             d = paired_difference(runs, comparison.a, comparison.b, metric)
             found[comparison.name][metric] = d
-            rows.append({"comparison": comparison.name, "metric": metric, **d})
-    numbers = pd.DataFrame(rows, columns=["comparison", "metric", "mean", "lo", "hi", "n"])
+            rows.append({"comparison": comparison.name, "primary": comparison.claim is not None, "metric": metric, **d})
+    numbers = pd.DataFrame(rows, columns=["comparison", "primary", "metric", "mean", "lo", "hi", "n", "diverged",
+                                          "detectable"])
+    accuracy = [found[c.name]["final_test_acc"] for c in comparisons]
     display = pd.DataFrame({
         "comparison": [c.name for c in comparisons],
-        "Δ final test acc (pp), 95% CI": [interval(**_ci(found[c.name]["final_test_acc"])) for c in comparisons],
+        "kind": ["primary" if c.claim else "exploratory" for c in comparisons],
+        "Δ final test acc (pp), 95% CI": [interval(**_ci(d)) for d in accuracy],
+        "smallest resolvable (pp)": [resolvable(d) for d in accuracy],
         "Δ final train loss, 95% CI": [interval(**_ci(found[c.name]["final_train_loss"]), scale=1, digits=3)
                                        for c in comparisons],
-        "seed pairs": [found[c.name]["final_test_acc"]["n"] for c in comparisons],
+        "seed pairs": [d["n"] for d in accuracy],
+        "diverged pairs": [d["diverged"] for d in accuracy],
     })
+    caption = (f"{caption} Primary: a claim of the lecture, planned; exploratory: unadjusted for the number of "
+               f"intervals. Smallest resolvable: where the interval includes 0, the difference these seeds would "
+               f"find with 80% power. A pair where either run diverged is counted, not averaged.")
     return Table(name, caption, numbers, display), found
+
+
+def resolvable(d: dict) -> str:
+    """The smallest resolvable difference in pp where the interval includes 0; '—' where it excludes 0 or is missing."""
+    return f"{100 * d['detectable']:.1f}" if sign(d) == 0 else "—"
+
+
+def primary_table(sections: list[Section]) -> Table:
+    """The lecture's claims tested here, one row each: the planned comparisons, on final test accuracy."""
+    rows = [(c, d) for sec in sections for c, d in sec.primary]
+    numbers = pd.DataFrame([{"claim": c.claim, "comparison": c.name, "expected_sign": c.expected, **d} for c, d in rows],
+                           columns=["claim", "comparison", "expected_sign", "mean", "lo", "hi", "n", "diverged",
+                                    "detectable"])
+    display = pd.DataFrame({
+        "the lecture's claim": [c.claim for c, _ in rows],
+        "comparison": [c.name for c, _ in rows],
+        "Δ final test acc (pp), 95% CI": [interval(**_ci(d)) for _, d in rows],
+        "smallest resolvable (pp)": [resolvable(d) for _, d in rows],
+        "seed pairs": [d["n"] for _, d in rows],
+        "diverged pairs": [d["diverged"] for _, d in rows],
+        "verdict": [verdict(c, d) for c, d in rows],
+    })
+    return Table("primary", "Primary comparisons: the lecture's claims, planned before the runs; final test accuracy, "
+                            "differences paired by seed with 95% Student-t intervals.", numbers, display)
+
+
+def verdict(comparison: Comparison, d: dict) -> str:
+    """The primary table's last column: against the lecture's sign, or for a claim without a sign which side won."""
+    if comparison.expected == 0 and sign(d) in (1, -1):
+        return f"resolved: {comparison.name} {'>' if sign(d) > 0 else '<'} 0"
+    return against_lecture(d, comparison.expected)
 
 
 def _ci(d: dict) -> dict[str, float]:
     return {"mean": d["mean"], "lo": d["lo"], "hi": d["hi"]}
 
 
-def describe(d: dict, scale: float = 100.0, unit: str = " pp", digits: int = 1) -> str:
-    """'+2.1 pp [+0.4, +3.8] (95% CI, 3 seeds)'."""
+def describe(d: dict, scale: float = 100.0, unit: str = " pp", digits: int = 1, smallest: bool = True) -> str:
+    """'+2.1 pp [+0.4, +3.8] (95% CI, 5 seeds)'; where the interval includes 0 (and `smallest`), the smallest
+    difference these seeds resolve."""
     if d["n"] == 0:
         return "not measured (no seed finished both runs)"
     text = f"{interval(d['mean'], d['lo'], d['hi'], scale=scale, digits=digits)}{unit}"
-    return f"{text} (one seed pair, no interval)" if d["n"] == 1 else f"{text} (95% CI, {d['n']} seeds)"
+    if d["n"] == 1:
+        return f"{text} (one seed pair, no interval)"
+    diverged = f", {d['diverged']} pairs left out: a run diverged" if d.get("diverged") else ""
+    resolvable = (f"; these seeds resolve differences of {scale * d['detectable']:.{digits}f}{unit} or more"
+                  if smallest and sign(d) == 0 and math.isfinite(d.get("detectable", math.nan)) else "")
+    return f"{text} (95% CI, {d['n']} seeds{diverged}){resolvable}"
 
 
 def sign(d: dict) -> int | None:
@@ -104,7 +159,7 @@ def sign(d: dict) -> int | None:
 
 
 def against_lecture(d: dict, expected: int) -> str:
-    """Whether a difference the lecture predicts the sign of (`expected`) agrees with it."""
+    """Whether a difference the lecture predicts the sign of (`expected`, +1 or -1) agrees with it."""
     side = sign(d)
     if side is None:
         return "too few seeds to tell"

@@ -11,14 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from sgdtricks.errors import UserError
 from sgdtricks.record.files import METRIC_COLUMNS
 from sgdtricks.record.metrics import outcome
-
-# Two-sided 95% quantiles of Student's t, t_{0.975, df}, df = 1..30 (standard tables).
-T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
 
 # Per-run metrics, in the order the tables show them.
 RUN_METRICS = ["final_test_acc", "best_val_acc", "test_acc_at_best_val", "final_train_loss", "epochs_to_target",
@@ -26,14 +23,8 @@ RUN_METRICS = ["final_test_acc", "best_val_acc", "test_acc_at_best_val", "final_
 
 
 def t_975(df: int) -> float:
-    """t_{0.975, df}: the table, and beyond it the Cornish-Fisher expansion around the normal quantile
-    (two terms; off by less than 2e-4 from df 31 on)."""
-    if df < 1:
-        return math.nan
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    """t_{0.975, df}, the two-sided 95% quantile of Student's t; nan without degrees of freedom."""
+    return float(stats.t.ppf(0.975, df)) if df >= 1 else math.nan
 
 
 def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
@@ -48,9 +39,10 @@ def t_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
 
 
 def default_target(frame: pd.DataFrame) -> float:
-    """The study's target accuracy: 80% of the best validation accuracy any run reached, down to a whole percent."""
-    finished = frame[frame["status"] != "diverged"]
-    return math.floor(80 * float(finished["val_acc"].max())) / 100
+    """The study's target accuracy: 80% of the best validation accuracy any run reached, down to a whole percent;
+    nan when no run has a finite validation accuracy (every run diverged)."""
+    best = float(frame.loc[frame["status"] != "diverged", "val_acc"].max())
+    return math.floor(80 * best) / 100 if math.isfinite(best) else math.nan
 
 
 def run_summaries(frame: pd.DataFrame, target: float = math.inf) -> pd.DataFrame:
@@ -97,20 +89,46 @@ def cell_table(runs: pd.DataFrame, cell: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def check_unique_seeds(runs: pd.DataFrame, cell: Sequence[str], study: str) -> None:
+    """One run per cell and seed, or a pairing by seed would be ambiguous: a UserError names the runs."""
+    for key, group in runs.groupby([*cell, "seed"], sort=True, dropna=False):
+        if group["run"].nunique() > 1:  # one row per run, or per run and epoch
+            where = ", ".join(f"{c}={v}" for c, v in zip([*cell, "seed"], key))
+            raise UserError(f"the {study} runs {', '.join(sorted(group['run'].unique()))} are the same cell and seed ({where}); "
+                            f"keep one: delete the other run directories (or give each set its own RUNS= directory)")
+
+
+def detectable_difference(differences: np.ndarray) -> float:
+    """The smallest mean difference these seed pairs could have resolved: the true difference that a two-sided
+    paired t-test at the 5% level finds with 80% power, at the observed spread of the differences:
+    (t_{0.975, n-1} + t_{0.80, n-1}) * sd / sqrt(n). nan below 2 pairs."""
+    n = len(differences)
+    if n < 2:
+        return math.nan
+    quantiles = stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.80, n - 1)
+    return float(quantiles * np.std(differences, ddof=1) / math.sqrt(n))
+
+
 def paired_difference(runs: pd.DataFrame, a: dict[str, object], b: dict[str, object], metric: str) -> dict[str, float]:
     """metric(a) - metric(b) paired by seed (same seed = same initial weights and data order in both cells).
 
-    Returns mean, the 95% t-interval (lo, hi) over the seeds both cells finished without diverging, and n.
+    Returns mean, the 95% t-interval (lo, hi) and n over the seeds both cells finished without diverging;
+    `diverged`, the seeds both cells ran where either run diverged (counted, not in the mean); and `detectable`
+    (see detectable_difference).
     """
-    def select(cell: dict[str, object]) -> pd.Series:
+    def select(cell: dict[str, object]) -> pd.DataFrame:
         mask = np.ones(len(runs), dtype=bool)
         for column, value in cell.items():
             mask &= (runs[column] == value).to_numpy()
-        return runs[mask].set_index("seed")[metric]
+        return runs[mask].set_index("seed")[[metric, "diverged"]]
 
-    pairs = pd.concat([select(a), select(b)], axis=1, join="inner").dropna()
-    mean, half = t_interval((pairs.iloc[:, 0] - pairs.iloc[:, 1]).to_numpy())
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(pairs)}
+    both = pd.concat([select(a), select(b)], axis=1, join="inner", keys=["a", "b"])
+    diverged = both[("a", "diverged")].astype(bool) | both[("b", "diverged")].astype(bool)
+    pairs = both[~diverged][[("a", metric), ("b", metric)]].dropna()
+    differences = (pairs.iloc[:, 0] - pairs.iloc[:, 1]).to_numpy(dtype=float)
+    mean, half = t_interval(differences)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(pairs), "diverged": int(diverged.sum()),
+            "detectable": detectable_difference(differences)}
 
 
 def choose_base_lr(runs: pd.DataFrame) -> tuple[float | None, pd.DataFrame]:

@@ -43,26 +43,23 @@ def interval(mean: float, lo: float, hi: float, scale: float = 100.0, digits: in
 
 
 def markdown(display: pd.DataFrame) -> str:
-    """A GitHub table: first column left-aligned, the others right-aligned (they hold numbers)."""
-    header = "| " + " | ".join(display.columns) + " |"
-    rule = "| " + " | ".join([":---"] + ["---:"] * (len(display.columns) - 1)) + " |"
-    rows = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in display.itertuples(index=False)]
-    return "\n".join([header, rule, *rows]) + "\n"
+    """A GitHub table: first column left-aligned, the others right-aligned (they hold numbers); cells as written."""
+    align = ["left"] + ["right"] * (len(display.columns) - 1)
+    cells = display.astype(str).apply(lambda column: column.str.replace("|", "\\|"))  # a | would split the cell
+    return cells.to_markdown(index=False, colalign=align, disable_numparse=True) + "\n"
 
 
-def latex_escape(text: str) -> str:
+def latex_escape(text: object) -> str:
+    """LaTeX's special characters, and the Unicode symbols of our tables as math (pdflatex has no glyphs for
+    β or Δ). pandas' own escape="latex" leaves those symbols, and captions unescaped."""
     return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
 
 def latex(display: pd.DataFrame, caption: str, label: str) -> str:
-    """A booktabs table environment (needs \\usepackage{booktabs})."""
-    spec = "l" + "r" * (len(display.columns) - 1)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{label}}}",
-             rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in display.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in display.itertuples(index=False)]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    """A booktabs table environment (needs \\usepackage{booktabs}), laid out by pandas' Styler."""
+    styler = display.style.hide(axis="index").format(latex_escape).format_index(latex_escape, axis=1)
+    return styler.to_latex(hrules=True, caption=latex_escape(caption), label=f"tab:{label}", position="t",
+                           position_float="centering", column_format="l" + "r" * (len(display.columns) - 1))
 
 
 def write_table(table: Table, out_dir: Path) -> list[Path]:
