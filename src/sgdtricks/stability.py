@@ -18,13 +18,23 @@ times its initial value; it then stops and says so.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from sgdtricks import provenance
+from sgdtricks.data import load_data
+from sgdtricks.record import DONE_STATUSES, RECORD_VERSION, RunRecord
 from sgdtricks.sharpness import batch_sharpness, top_hessian_eigenvalue
+from sgdtricks.tracking import open_tracker
+from sgdtricks.train import config_hash, instantiate, pick_device
 
 COLUMNS = ["step", "lr", "train_loss", "sharpness", "batch_sharpness"]  # metrics.csv of a stability run
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -107,3 +117,51 @@ def run(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor
         square_loss(model(xb), yb).backward()
         optimizer.step()
     return rows, "finished"
+
+
+def settings(trainer: DictConfig) -> Settings:
+    """The loop's settings from the `trainer` group (conf/trainer/stability.yaml)."""
+    return Settings(steps=trainer.steps, batch=None if trainer.batch == "full" else int(trainer.batch),
+                    measure_every=trainer.measure_every, sharpness=trainer.sharpness,
+                    sharpness_batches=trainer.sharpness_batches, diverge_factor=trainer.diverge_factor)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run the stability run of `cfg` in `run_dir`, or leave it when it is already done; returns its summary.
+
+    A run takes seconds to a minute, so there is no checkpoint: an interrupted run starts over.
+    """
+    record, fingerprint = RunRecord(run_dir), config_hash(cfg)
+    previous, _ = record.previous_attempt(fingerprint)
+    if previous and previous.get("status") in DONE_STATUSES:
+        print(f"{run_dir}: already {previous['status']}, nothing to do")
+        return previous
+    device = pick_device(cfg.trainer.device)
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data, device)
+    x, y = inputs(data.train_x, data.train_y, data.mean, data.std, data.num_classes, cfg.trainer.images)
+    model = MLP(data.in_channels, data.num_classes, cfg.trainer.widths, cfg.trainer.activation,
+                data.image_size[0]).to(device)
+    optimizer = instantiate(cfg.optimizer, model.parameters())
+    base = {"record_version": RECORD_VERSION, "config_hash": fingerprint, "seed": cfg.seed, "device": str(device),
+            "device_name": provenance.device_name(device), "versions": provenance.versions(),
+            "git_commit": provenance.git_commit(), "train_images": len(x),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with open_tracker(cfg, run_dir, None) as tracker:
+        base["wandb_run_id"] = tracker.run_id
+        record.write_summary({**base, "status": "running"})
+        t0 = time.perf_counter()
+        rows, status = run(model, optimizer, x, y, settings(cfg.trainer), cfg.seed)
+        for row in rows:
+            tracker.log_step(int(row["step"]), row["train_loss"], row["lr"], sharpness=row["sharpness"],
+                             batch_sharpness=row["batch_sharpness"])
+        record.write_metrics(rows, COLUMNS)
+        last = rows[-1]
+        summary = {**base, "status": status, "wall_time_s": time.perf_counter() - t0, "steps_completed": last["step"],
+                   "final_train_loss": last["train_loss"], "final": last,
+                   "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record.write_summary(summary)
+        tracker.set_summary(summary)
+    print(f"{run_dir}: {status} after {last['step']} steps, train loss {last['train_loss']:.4g}"
+          + (f", sharpness {last['sharpness']:.1f}" if math.isfinite(last["sharpness"]) else ""), flush=True)
+    return summary

@@ -10,6 +10,7 @@ Three kinds of runs, told apart by what they measure (`trainer.sharpness`):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -17,11 +18,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from sgdtricks.plotting import PALETTE, SEQUENTIAL
+from sgdtricks.plotting import PALETTE, SEQUENTIAL, save_figure
+from sgdtricks.reports.sections import Section
 from sgdtricks.reports.tables import Table
 
 LR, BETA, BATCH, KIND = "optimizer.lr", "optimizer.momentum", "trainer.batch", "trainer.sharpness"
 MEASURED = {"full": "sharpness", "batch": "batch_sharpness"}  # the metrics column each kind measures
+AGREEMENT = 0.15  # the issue's criterion: a full-batch row agrees when within 15% of 2(1+beta)/lr
+QUADRATIC_MAP = "../quadratic/quadratic_rate_map.png"  # the quadratic's rate map, from a profile's page
 
 
 def predicted(beta: float, lr: float) -> float:
@@ -52,7 +56,8 @@ def table_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "optimizer": optimizer_name(beta, batch), "beta": beta, "lr": lr, "batch": str(batch),
             "sharpness_measured": measured, "sharpness_predicted": predicted(beta, lr),
-            "small_batch_predicted": 2 * (1 - beta) / lr, "measured_over_predicted": measured / predicted(beta, lr),
+            "small_batch_predicted": 2 * (1 - beta) / lr if str(batch) != "full" else math.nan,
+            "measured_over_predicted": measured / predicted(beta, lr),
             "sharpness_at_init": float(run.loc[run["step"] == 0, MEASURED[first[KIND]]].iloc[0]),
             "steps": int(run["step"].max()), "status": first["status"]})
     numbers = pd.DataFrame(rows)
@@ -70,7 +75,7 @@ def stability_table(numbers: pd.DataFrame) -> Table:
         "measured (median, 2nd half)": numbers["sharpness_measured"].map("{:.1f}".format),
         "2(1+β)/lr": numbers["sharpness_predicted"].map("{:.1f}".format),
         "measured / predicted": numbers["measured_over_predicted"].map("{:.2f}".format),
-        "2(1−β)/lr": numbers["small_batch_predicted"].map("{:.1f}".format),
+        "2(1−β)/lr (minibatch)": numbers["small_batch_predicted"].map(lambda v: f"{v:.1f}" if math.isfinite(v) else "—"),
     })
     return Table("stability", "Sharpness (full batch: top Hessian eigenvalue; minibatch: batch sharpness), "
                  "median over the second half of each run, against the quadratic's edge 2(1+β)/lr.", numbers, display)
@@ -159,3 +164,90 @@ def _edges(values: list[float]) -> np.ndarray:
     mids = (logs[1:] + logs[:-1]) / 2
     first, last = logs[0] - (mids[0] - logs[0]), logs[-1] + (logs[-1] - mids[-1])
     return np.exp(np.r_[first, mids, last])
+
+
+def full_batch_findings(numbers: pd.DataFrame) -> list[str]:
+    """Where the full-batch sharpness settled against 2(1+beta)/lr, and what momentum changed at one lr."""
+    full = numbers[numbers["batch"] == "full"]
+    if full.empty:
+        return []
+    off = (full["measured_over_predicted"] - 1).abs()
+    rows = "; ".join(f"{r.optimizer} β = {r.beta:g} at lr {r.lr:g}: {r.sharpness_measured:.1f} against "
+                     f"{r.sharpness_predicted:.1f} ({100 * (r.measured_over_predicted - 1):+.0f}%)"
+                     for r in full.itertuples())
+    found = [f"Full batch, sharpness over the second half of each run against the quadratic's edge 2(1+β)/lr: "
+             f"{rows}. {int((off <= AGREEMENT).sum())} of {len(full)} runs are within {100 * AGREEMENT:.0f}%"
+             + ("." if (off <= AGREEMENT).all() else
+                f"; the others sit {100 * off[off > AGREEMENT].min():.0f}-{100 * off[off > AGREEMENT].max():.0f}% "
+                f"away: the edge is a level the sharpness oscillates about (it overshoots, the loss spikes, "
+                f"the network flattens), not a ceiling, so a median over one run reads it only to within "
+                f"those swings; a run that has not reached the edge by its second half stays below it.")]
+    for lr, at_lr in full.groupby("lr"):
+        plain, heavy = at_lr[at_lr["beta"] == 0], at_lr[at_lr["beta"] > 0]
+        for r in heavy.itertuples():
+            if len(plain):
+                ratio = r.sharpness_measured / plain["sharpness_measured"].iloc[0]
+                found.append(f"At the same lr {lr:g}, heavy ball with β = {r.beta:g} trained at sharpness "
+                             f"{r.sharpness_measured:.1f}, {ratio:.2f}x gradient descent's "
+                             f"{plain['sharpness_measured'].iloc[0]:.1f} (the quadratic's law: 1+β = {1 + r.beta:g}x). "
+                             f"That is the lecture's larger range of step sizes seen from the other side: with "
+                             f"momentum a step size is stable on a landscape up to 1+β times sharper.")
+    return found
+
+
+def map_findings(boundary: pd.DataFrame, lambda0: float) -> list[str]:
+    """Where the network's largest stable lr fell against 2(1+beta)/lambda_0, and how it moved with beta."""
+    if boundary.empty or not math.isfinite(lambda0):
+        return []
+    parts = [f"β = {r.beta:g}: {r.largest_stable_lr:.3g} ({r.largest_stable_lr * lambda0 / (2 * (1 + r.beta)):.1f}x "
+             f"2(1+β)/λ₀ = {2 * (1 + r.beta) / lambda0:.3g})" for r in boundary.itertuples()]
+    base = boundary.loc[boundary["beta"] == 0, "largest_stable_lr"]
+    moved = ""
+    if len(base) and math.isfinite(base.iloc[0]):
+        moved = " Relative to β = 0 the largest stable lr grew " + ", ".join(
+            f"{r.largest_stable_lr / base.iloc[0]:.2f}x at β = {r.beta:g} (1+β = {1 + r.beta:g})"
+            for r in boundary.itertuples() if r.beta > 0) + "."
+    return [f"Stability map (λ₀ = {lambda0:.1f}, the sharpness at initialisation): the largest lr that did not "
+            f"diverge, per β: {'; '.join(parts)}.{moved} Where the network trains beyond 2(1+β)/λ₀ it does so by "
+            f"lowering its sharpness in its first steps (the loss spikes, then falls: a catapult), which a "
+            f"quadratic cannot do; the grid's lr spacing (x√2) bounds how precisely the boundary is located."]
+
+
+def minibatch_findings(numbers: pd.DataFrame) -> list[str]:
+    mini = numbers[numbers["batch"] != "full"]
+    if mini.empty:
+        return []
+    rows = "; ".join(f"β = {r.beta:g}, batch {r.batch}, lr {r.lr:g}: {r.sharpness_measured:.1f} (2(1−β)/lr = "
+                     f"{r.small_batch_predicted:.1f}, 2(1+β)/lr = {r.sharpness_predicted:.1f})" for r in mini.itertuples())
+    return [f"Minibatch SGD (exploratory), batch sharpness over the second half: {rows}. Andreyev et al. predict "
+            f"2(1−β)/lr for small batches and 2(1+β)/lr for large ones, once training has reached that edge."]
+
+
+def section(frame: pd.DataFrame, figures: Path) -> Section:
+    """The stability study's part of the page, from its runs' rows (config columns + per-step metrics)."""
+    numbers = table_numbers(frame)
+    lambda0 = lambda_at_init(frame)
+    sec = Section("Why momentum allows larger steps: the edge of stability", (
+        "The lecture: momentum \"allows a larger range of step-sizes to be used, and creates its own "
+        "oscillations. What is going on?\" On a quadratic, heavy ball is stable while α·λ_max < 2(1+β) "
+        f"([the quadratic study]({QUADRATIC_MAP})). A network's λ_max (its sharpness) is not fixed: under full-batch "
+        "gradient descent it rises until it reaches 2/lr and then hovers there, the loss oscillating but still "
+        "falling (Cohen et al., ICLR 2021), and with heavy ball the level is 2(1+β)/lr. Measured here on a tanh "
+        "MLP with square loss, trained on a fixed set of training images from one initialisation (one seed: "
+        "no intervals). Planned comparisons: the full-batch sharpness against 2(1+β)/lr, and the map's boundary "
+        "against 2(1+β)/λ₀; the minibatch runs are exploratory."))
+    if len(numbers):
+        save_figure(sharpness_figure(frame), figures, "stability_sharpness")
+        sec.figures.append(("stability_sharpness", "Sharpness per step; dashed: 2(1+β)/lr, the quadratic's edge "
+                                                   "(dotted: 2(1−β)/lr, the small-batch edge)."))
+        sec.tables.append(stability_table(numbers))
+    boundary = pd.DataFrame()
+    if (frame[KIND] == "none").any():
+        grid = map_numbers(frame, lambda0)
+        boundary = network_boundary(grid)
+        save_figure(map_figure(grid, lambda0), figures, "stability_map")
+        sec.figures.append(("stability_map", "Final training loss over lr and β, diverged runs marked x; red: "
+                                             "the quadratic's boundary 2(1+β)/λ₀. The quadratic's own map: "
+                                             f"[{QUADRATIC_MAP}]({QUADRATIC_MAP})."))
+    sec.findings += full_batch_findings(numbers) + map_findings(boundary, lambda0) + minibatch_findings(numbers)
+    return sec
