@@ -68,8 +68,8 @@ def test_section_writes_its_figures_and_says_what_agrees(frame: pd.DataFrame, tm
     assert [t.name for t in sec.tables] == ["stability"]
     text = " ".join(sec.findings)
     assert "2 of 2 runs are within 15%" in text
-    assert "1.75x gradient descent's 106.0" in text  # 185 / 106 at the same lr
-    assert "grew 2.00x at β = 0.9" in text  # the map's boundary: 0.08 / 0.04
+    assert "1.75x gradient descent's sharpness (β = 0.9, lr 0.02" in text  # 185 / 106
+    assert "changed by 2.00x at β = 0.9" in text  # the map's boundary: 0.08 / 0.04
 
 
 def test_runs_off_the_edge_are_reported_with_how_far(frame: pd.DataFrame) -> None:

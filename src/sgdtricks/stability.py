@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -96,26 +96,34 @@ def measure(model: nn.Module, x: Tensor, y: Tensor, settings: Settings, generato
 
 def run(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, settings: Settings,
         seed: int) -> tuple[list[dict[str, float]], str]:
-    """Train, measuring every `measure_every` steps and after the last; the rows and the status
-    (finished, or diverged at the first row whose loss is non-finite or past diverge_factor x the first)."""
+    """Train, measuring every `measure_every` steps and after the last; the rows and the status.
+
+    Diverged: a step's loss (the full set's, or the minibatch's) is non-finite or past diverge_factor times
+    the initial full-set loss. It is checked at every step, so a diverging run stops within steps instead of
+    running to its next row (the stability map's diverged cells cost almost nothing); its last row is the
+    full-set loss at that step, without sharpness.
+    """
     batches = torch.Generator(device=x.device).manual_seed(seed)  # minibatch draws
     probes = torch.Generator(device=x.device).manual_seed(seed + 1)  # batch-sharpness draws: never shift training
-    rows: list[dict[str, float]] = []
-    for step in range(settings.steps + 1):
-        if step % settings.measure_every == 0 or step == settings.steps:
-            rows.append({"step": step, "lr": optimizer.param_groups[0]["lr"], **measure(model, x, y, settings, probes)})
-            loss = rows[-1]["train_loss"]
-            if not math.isfinite(loss) or loss > settings.diverge_factor * rows[0]["train_loss"]:
-                return rows, "diverged"
-        if step == settings.steps:
-            break
+    lr = optimizer.param_groups[0]["lr"]
+    rows = [{"step": 0, "lr": lr, **measure(model, x, y, settings, probes)}]
+    limit = settings.diverge_factor * rows[0]["train_loss"]
+    for step in range(1, settings.steps + 1):
         xb, yb = x, y
         if settings.batch is not None:
             picks = torch.randint(len(x), (settings.batch,), generator=batches, device=x.device)
             xb, yb = x[picks], y[picks]
         optimizer.zero_grad(set_to_none=True)
-        square_loss(model(xb), yb).backward()
+        loss = square_loss(model(xb), yb)
+        if not loss.item() <= limit:  # also catches NaN
+            if rows[-1]["step"] == step - 1:
+                rows.pop()  # measured just before: replaced by the row that says it diverged
+            rows.append({"step": step - 1, "lr": lr, **measure(model, x, y, replace(settings, sharpness="none"), probes)})
+            return rows, "diverged"
+        loss.backward()
         optimizer.step()
+        if step % settings.measure_every == 0 or step == settings.steps:
+            rows.append({"step": step, "lr": lr, **measure(model, x, y, settings, probes)})
     return rows, "finished"
 
 

@@ -120,8 +120,9 @@ def map_numbers(frame: pd.DataFrame, lambda0: float) -> pd.DataFrame:
     """Per map run (beta, lr): its final training loss and status, and lr in units of 1/lambda_0."""
     runs = frame[frame[KIND] == "none"]
     last = runs.sort_values("step").groupby("run").tail(1)
+    diverged = last["status"] == "diverged"
     numbers = pd.DataFrame({"beta": last[BETA].astype(float), "lr": last[LR].astype(float),
-                            "final_train_loss": last["train_loss"].astype(float), "status": last["status"]})
+                            "final_train_loss": last["train_loss"].astype(float).where(~diverged), "status": last["status"]})
     numbers["lr_times_lambda0"] = numbers["lr"] * lambda0
     return numbers.sort_values(["beta", "lr"]).reset_index(drop=True)
 
@@ -154,7 +155,8 @@ def map_figure(numbers: pd.DataFrame, lambda0: float) -> plt.Figure:
     ax.set_yscale("log")
     ax.set(xticks=positions, xticklabels=[f"{b:g}" for b in betas], xlabel="momentum β", ylabel="step size lr",
            title="Stability map of the network (full batch, from one initialisation)")
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    fig.tight_layout()
     return fig
 
 
@@ -182,20 +184,34 @@ def full_batch_findings(numbers: pd.DataFrame) -> list[str]:
                 f"away: the edge is a level the sharpness oscillates about (it overshoots, the loss spikes, "
                 f"the network flattens), not a ceiling, so a median over one run reads it only to within "
                 f"those swings; a run that has not reached the edge by its second half stays below it.")]
+    pairs = []
     for lr, at_lr in full.groupby("lr"):
-        plain, heavy = at_lr[at_lr["beta"] == 0], at_lr[at_lr["beta"] > 0]
-        for r in heavy.itertuples():
-            if len(plain):
-                ratio = r.sharpness_measured / plain["sharpness_measured"].iloc[0]
-                found.append(f"At the same lr {lr:g}, heavy ball with β = {r.beta:g} trained at sharpness "
-                             f"{r.sharpness_measured:.1f}, {ratio:.2f}x gradient descent's "
-                             f"{plain['sharpness_measured'].iloc[0]:.1f} (the quadratic's law: 1+β = {1 + r.beta:g}x). "
-                             f"That is the lecture's larger range of step sizes seen from the other side: with "
-                             f"momentum a step size is stable on a landscape up to 1+β times sharper.")
+        plain = at_lr.loc[at_lr["beta"] == 0, "sharpness_measured"]
+        pairs += [(r.beta, lr, r.sharpness_measured / plain.iloc[0]) for r in at_lr[at_lr["beta"] > 0].itertuples()
+                  if len(plain)]
+    if pairs:
+        found.append("At the same lr, heavy ball trained at " + ", ".join(
+            f"{ratio:.2f}x gradient descent's sharpness (β = {beta:g}, lr {lr:g}; the quadratic: {1 + beta:g}x)"
+            for beta, lr, ratio in pairs) + ". That is the lecture's larger range of step sizes seen from the "
+            "other side: with momentum a step size stays stable on a landscape up to 1+β times sharper.")
     return found
 
 
-def map_findings(boundary: pd.DataFrame, lambda0: float) -> list[str]:
+def catapults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Full-batch runs that started sharper than their edge 2(1+beta)/lr, with their sharpness at the first
+    measurement after the start: a quadratic in that state diverges, a network can flatten itself."""
+    rows = []
+    for _, run in frame[frame[KIND] == "full"].groupby("run", sort=False):
+        beta, lr = float(run[BETA].iloc[0]), float(run[LR].iloc[0])
+        ordered = run.sort_values("step")
+        if len(ordered) > 1 and ordered["sharpness"].iloc[0] > predicted(beta, lr):
+            rows.append({"beta": beta, "lr": lr, "at_init": ordered["sharpness"].iloc[0],
+                         "step": int(ordered["step"].iloc[1]), "after": ordered["sharpness"].iloc[1],
+                         "status": run["status"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def map_findings(boundary: pd.DataFrame, lambda0: float, flattened: pd.DataFrame) -> list[str]:
     """Where the network's largest stable lr fell against 2(1+beta)/lambda_0, and how it moved with beta."""
     if boundary.empty or not math.isfinite(lambda0):
         return []
@@ -204,13 +220,18 @@ def map_findings(boundary: pd.DataFrame, lambda0: float) -> list[str]:
     base = boundary.loc[boundary["beta"] == 0, "largest_stable_lr"]
     moved = ""
     if len(base) and math.isfinite(base.iloc[0]):
-        moved = " Relative to β = 0 the largest stable lr grew " + ", ".join(
-            f"{r.largest_stable_lr / base.iloc[0]:.2f}x at β = {r.beta:g} (1+β = {1 + r.beta:g})"
+        moved = " Relative to β = 0 the largest stable lr changed by " + ", ".join(
+            f"{r.largest_stable_lr / base.iloc[0]:.2f}x at β = {r.beta:g} (the quadratic: {1 + r.beta:g}x)"
             for r in boundary.itertuples() if r.beta > 0) + "."
+    how = ""
+    if len(flattened):
+        how = " How a network survives a step size past its edge: " + "; ".join(
+            f"β = {r.beta:g} at lr {r.lr:g} started at sharpness {r.at_init:.1f} > 2(1+β)/lr = "
+            f"{predicted(r.beta, r.lr):.1f} and was at {r.after:.1f} by step {r.step} ({r.status})"
+            for r in flattened.itertuples()) + ": it lowers its own sharpness, which a quadratic cannot."
     return [f"Stability map (λ₀ = {lambda0:.1f}, the sharpness at initialisation): the largest lr that did not "
-            f"diverge, per β: {'; '.join(parts)}.{moved} Where the network trains beyond 2(1+β)/λ₀ it does so by "
-            f"lowering its sharpness in its first steps (the loss spikes, then falls: a catapult), which a "
-            f"quadratic cannot do; the grid's lr spacing (x√2) bounds how precisely the boundary is located."]
+            f"diverge, per β: {'; '.join(parts)}.{moved}{how} The grid's lr spacing (x√2) bounds how precisely "
+            f"each boundary is located."]
 
 
 def minibatch_findings(numbers: pd.DataFrame) -> list[str]:
@@ -219,8 +240,16 @@ def minibatch_findings(numbers: pd.DataFrame) -> list[str]:
         return []
     rows = "; ".join(f"β = {r.beta:g}, batch {r.batch}, lr {r.lr:g}: {r.sharpness_measured:.1f} (2(1−β)/lr = "
                      f"{r.small_batch_predicted:.1f}, 2(1+β)/lr = {r.sharpness_predicted:.1f})" for r in mini.itertuples())
-    return [f"Minibatch SGD (exploratory), batch sharpness over the second half: {rows}. Andreyev et al. predict "
-            f"2(1−β)/lr for small batches and 2(1+β)/lr for large ones, once training has reached that edge."]
+    found = [f"Minibatch SGD (exploratory), batch sharpness over the second half: {rows}. Andreyev et al. predict "
+             f"2(1−β)/lr for small batches and 2(1+β)/lr for large ones, once training has reached that edge."]
+    for (batch, lr), runs in mini.groupby(["batch", "lr"], sort=False):
+        plain, heavy = runs[runs["beta"] == 0], runs[runs["beta"] > 0]
+        if len(plain):
+            found += [f"Batch {batch}, lr {lr:g}: momentum β = {r.beta:g} held the batch sharpness at "
+                      f"{r.sharpness_measured / plain['sharpness_measured'].iloc[0]:.2f}x plain SGD's "
+                      f"(predicted: {1 - r.beta:.2f}x for small batches, {1 + r.beta:.2f}x for large ones)."
+                      for r in heavy.itertuples()]
+    return found
 
 
 def section(frame: pd.DataFrame, figures: Path) -> Section:
@@ -249,5 +278,6 @@ def section(frame: pd.DataFrame, figures: Path) -> Section:
         sec.figures.append(("stability_map", "Final training loss over lr and β, diverged runs marked x; red: "
                                              "the quadratic's boundary 2(1+β)/λ₀. The quadratic's own map: "
                                              f"[{QUADRATIC_MAP}]({QUADRATIC_MAP})."))
-    sec.findings += full_batch_findings(numbers) + map_findings(boundary, lambda0) + minibatch_findings(numbers)
+    sec.findings += (full_batch_findings(numbers) + map_findings(boundary, lambda0, catapults(frame))
+                     + minibatch_findings(numbers))
     return sec
