@@ -1,4 +1,4 @@
-"""The stability run (sgdtricks.stability) on data made here: on a linear model the square loss is a quadratic,
+"""The stability run (sgdtricks.run.stability) on data made here: on a linear model the square loss is a quadratic,
 so heavy ball's edge 2(1 + beta)/lambda_max is exact there and the runner must reproduce it."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sgdtricks.sharpness import top_hessian_eigenvalue
-from sgdtricks.stability import MLP, Settings, inputs, run, square_loss
+from sgdtricks.models import MLP
+from sgdtricks.run.stability import Settings, inputs, run, square_loss
 
 
 def problem(count: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ def run_rows(run: str, kind: str, beta: float, lr: float, batch: str, values: li
     frame = pd.DataFrame({"step": steps, "lr": lr, "train_loss": np.linspace(0.5, 0.1, len(values)),
                           "sharpness": nan, "batch_sharpness": nan})
     frame[column] = values
-    return frame.assign(**{"run": run, "status": status, "optimizer.lr": lr, "optimizer.momentum": beta,
+    return frame.assign(**{"run": run, "seed": 10, "status": status, "optimizer.lr": lr, "optimizer.momentum": beta,
                            "trainer.batch": batch, "trainer.sharpness": kind})
 
 

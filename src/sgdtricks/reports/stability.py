@@ -23,6 +23,7 @@ from sgdtricks.reports.sections import Section
 from sgdtricks.reports.tables import Table
 
 LR, BETA, BATCH, KIND = "optimizer.lr", "optimizer.momentum", "trainer.batch", "trainer.sharpness"
+VARIES = [LR, BETA, BATCH]  # the config columns the runs of one stability study may differ in, besides the seed
 MEASURED = {"full": "sharpness", "batch": "batch_sharpness"}  # the metrics column each kind measures
 AGREEMENT = 0.15  # the issue's criterion: a full-batch row agrees when within 15% of 2(1+beta)/lr
 QUADRATIC_MAP = "../quadratic/quadratic_rate_map.png"  # the quadratic's rate map, from a profile's page
@@ -54,7 +55,7 @@ def table_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         beta, lr, batch = float(first[BETA]), float(first[LR]), first[BATCH]
         measured = second_half_median(run, MEASURED[first[KIND]])
         rows.append({
-            "optimizer": optimizer_name(beta, batch), "beta": beta, "lr": lr, "batch": str(batch),
+            "optimizer": optimizer_name(beta, batch), "beta": beta, "lr": lr, "batch": str(batch), "seed": int(first["seed"]),
             "sharpness_measured": measured, "sharpness_predicted": predicted(beta, lr),
             "small_batch_predicted": 2 * (1 - beta) / lr if str(batch) != "full" else math.nan,
             "measured_over_predicted": measured / predicted(beta, lr),
@@ -64,13 +65,13 @@ def table_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     if numbers.empty:
         return numbers
     size = numbers["batch"].map(lambda b: 0 if b == "full" else int(b))  # full batch first
-    return numbers.iloc[np.lexsort((numbers["lr"], numbers["beta"], size))].reset_index(drop=True)
+    return numbers.iloc[np.lexsort((numbers["seed"], numbers["lr"], numbers["beta"], size))].reset_index(drop=True)
 
 
 def stability_table(numbers: pd.DataFrame) -> Table:
     display = pd.DataFrame({
         "optimizer": numbers["optimizer"], "β": numbers["beta"].map("{:g}".format),
-        "lr": numbers["lr"].map("{:g}".format), "batch": numbers["batch"],
+        "lr": numbers["lr"].map("{:g}".format), "batch": numbers["batch"], "seed": numbers["seed"].astype(str),
         "sharpness at init": numbers["sharpness_at_init"].map("{:.1f}".format),
         "measured (median, 2nd half)": numbers["sharpness_measured"].map("{:.1f}".format),
         "2(1+β)/lr": numbers["sharpness_predicted"].map("{:.1f}".format),
@@ -91,13 +92,14 @@ def sharpness_figure(frame: pd.DataFrame) -> plt.Figure:
         colors = sns.color_palette(PALETTE, len(keys))
         top = 0.0
         for (batch, beta, lr), color in zip(keys.itertuples(index=False), colors):
-            run = runs[(runs[BATCH] == batch) & (runs[BETA] == beta) & (runs[LR] == lr)]
+            cell = runs[(runs[BATCH] == batch) & (runs[BETA] == beta) & (runs[LR] == lr)]
             label = f"β = {beta:g}, lr {lr:g}" + ("" if kind == "full" else f", batch {batch}")
-            ax.plot(run["step"], run[MEASURED[kind]], color=color, lw=1.2, label=label)
+            for i, (_, run) in enumerate(cell.groupby("run")):  # one line per seed
+                ax.plot(run["step"], run[MEASURED[kind]], color=color, lw=1.2, alpha=0.85, label=None if i else label)
             ax.axhline(predicted(beta, lr), color=color, ls="--", lw=0.9)
             if kind == "batch" and beta > 0:
                 ax.axhline(2 * (1 - beta) / lr, color=color, ls=":", lw=0.9)
-            top = max(top, predicted(beta, lr), run[MEASURED[kind]].max())
+            top = max(top, predicted(beta, lr), cell[MEASURED[kind]].max())
         ax.plot([], [], "k--", lw=0.9, label="2(1+β)/lr")
         if kind == "batch":
             ax.plot([], [], "k:", lw=0.9, label="2(1−β)/lr")
@@ -110,21 +112,25 @@ def sharpness_figure(frame: pd.DataFrame) -> plt.Figure:
 
 
 def lambda_at_init(frame: pd.DataFrame) -> float:
-    """The sharpness at initialisation, from the full-batch runs' first rows (they all start from the same
-    weights: one model seed, the same images), so their spread is only the eigensolver's tolerance."""
+    """The sharpness at initialisation: the median of the full-batch runs' first rows (runs of one seed start
+    from the same weights on the same images, the map's runs too)."""
     first = frame[(frame[KIND] == "full") & (frame["step"] == 0)]["sharpness"]
     return float(first.median()) if len(first) else math.nan
 
 
 def map_numbers(frame: pd.DataFrame, lambda0: float) -> pd.DataFrame:
-    """Per map run (beta, lr): its final training loss and status, and lr in units of 1/lambda_0."""
+    """Per map cell (beta, lr): the median final training loss of its runs that did not diverge, how many
+    runs it has and how many diverged (a cell counts as diverged when any seed did), lr in units of 1/lambda_0."""
     runs = frame[frame[KIND] == "none"]
     last = runs.sort_values("step").groupby("run").tail(1)
-    diverged = last["status"] == "diverged"
-    numbers = pd.DataFrame({"beta": last[BETA].astype(float), "lr": last[LR].astype(float),
-                            "final_train_loss": last["train_loss"].astype(float).where(~diverged), "status": last["status"]})
+    per_run = pd.DataFrame({"beta": last[BETA].astype(float), "lr": last[LR].astype(float),
+                            "loss": last["train_loss"].astype(float), "diverged": last["status"] == "diverged"})
+    numbers = per_run.groupby(["beta", "lr"]).agg(
+        final_train_loss=("loss", lambda v: v[~per_run.loc[v.index, "diverged"]].median()),
+        runs=("loss", "size"), diverged_runs=("diverged", "sum")).reset_index()
+    numbers["status"] = np.where(numbers["diverged_runs"] > 0, "diverged", "finished")
     numbers["lr_times_lambda0"] = numbers["lr"] * lambda0
-    return numbers.sort_values(["beta", "lr"]).reset_index(drop=True)
+    return numbers
 
 
 def network_boundary(numbers: pd.DataFrame) -> pd.DataFrame:
@@ -154,7 +160,7 @@ def map_figure(numbers: pd.DataFrame, lambda0: float) -> plt.Figure:
             label=f"quadratic edge 2(1+β)/λ₀, λ₀ = {lambda0:.1f}")
     ax.set_yscale("log")
     ax.set(xticks=positions, xticklabels=[f"{b:g}" for b in betas], xlabel="momentum β", ylabel="step size lr",
-           title="Stability map of the network (full batch, from one initialisation)")
+           title="Stability map of the network (full batch)")
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
     return fig
@@ -256,14 +262,17 @@ def section(frame: pd.DataFrame, figures: Path) -> Section:
     """The stability study's part of the page, from its runs' rows (config columns + per-step metrics)."""
     numbers = table_numbers(frame)
     lambda0 = lambda_at_init(frame)
+    seeds = frame["seed"].nunique()
     sec = Section("Why momentum allows larger steps: the edge of stability", (
         "The lecture: momentum \"allows a larger range of step-sizes to be used, and creates its own "
         "oscillations. What is going on?\" On a quadratic, heavy ball is stable while α·λ_max < 2(1+β) "
         f"([the quadratic study]({QUADRATIC_MAP})). A network's λ_max (its sharpness) is not fixed: under full-batch "
         "gradient descent it rises until it reaches 2/lr and then hovers there, the loss oscillating but still "
         "falling (Cohen et al., ICLR 2021), and with heavy ball the level is 2(1+β)/lr. Measured here on a tanh "
-        "MLP with square loss, trained on a fixed set of training images from one initialisation (one seed: "
-        "no intervals). Planned comparisons: the full-batch sharpness against 2(1+β)/lr, and the map's boundary "
+        "MLP with square loss, trained on a fixed set of training images, "
+        + ("from one initialisation (one seed: no intervals). " if seeds == 1 else
+           f"from {seeds} initialisations (seeds; the table has a row per seed). ")
+        + "Planned comparisons: the full-batch sharpness against 2(1+β)/lr, and the map's boundary "
         "against 2(1+β)/λ₀; the minibatch runs are exploratory."))
     if len(numbers):
         save_figure(sharpness_figure(frame), figures, "stability_sharpness")

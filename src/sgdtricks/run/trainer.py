@@ -33,7 +33,7 @@ from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, RunRecord
 from sgdtricks.record.identity import config_hash, identity, run_key
 from sgdtricks.record.metrics import outcome
 from sgdtricks.record.tracking import open_tracker
-from sgdtricks.run import diagnostics, runtime, setup
+from sgdtricks.run import diagnostics, runtime, setup, stability
 from sgdtricks.run.data import load_data
 from sgdtricks.run.loop import Interrupted, evaluate, step_scheduler, train_epoch
 
@@ -165,7 +165,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     val_loss = val_acc = test_loss = test_acc = math.nan
                 row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
-                           epoch_time_s=time.perf_counter() - t0, **norms.epoch_end())
+                           epoch_time_s=time.perf_counter() - t0, **norms.epoch_end(), sharpness=math.nan)
+                every = cfg.trainer.sharpness_every
+                if every and epoch % every == 0 and math.isfinite(train_loss):  # not part of the epoch's time
+                    row["sharpness"] = diagnostics.training_sharpness(parts.model, data, cfg.trainer.sharpness_images)
                 rows.append(row)
                 status = run_status(rows, cfg.trainer.epochs)
                 record.save_checkpoint({
@@ -205,7 +208,7 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         with RunRecord(run_dir).claim():
-            summary = train(cfg, run_dir)
+            summary = (stability.train if cfg.trainer.get("name") == "stability" else train)(cfg, run_dir)
     except UserError as exc:
         print("error:", " ".join(str(exc).split()), file=sys.stderr, flush=True)  # one line, whatever the cause
         sys.exit(2)

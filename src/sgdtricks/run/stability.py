@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,31 +28,17 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from sgdtricks import provenance
-from sgdtricks.data import load_data
-from sgdtricks.record import DONE_STATUSES, RECORD_VERSION, RunRecord
+from sgdtricks.config.checks import check_config
+from sgdtricks.errors import ConfigError
+from sgdtricks.models import MLP
+from sgdtricks.record import provenance
+from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, STEP_METRIC_COLUMNS, RunRecord
+from sgdtricks.record.identity import config_hash, identity, run_key
+from sgdtricks.record.tracking import open_tracker
+from sgdtricks.run import augment
+from sgdtricks.run.data import load_data
+from sgdtricks.run.setup import instantiate, pick_device
 from sgdtricks.sharpness import batch_sharpness, top_hessian_eigenvalue
-from sgdtricks.tracking import open_tracker
-from sgdtricks.train import config_hash, instantiate, pick_device
-
-COLUMNS = ["step", "lr", "train_loss", "sharpness", "batch_sharpness"]  # metrics.csv of a stability run
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
-
-
-class MLP(nn.Sequential):
-    """A fully connected network on the flattened image: Linear-activation per hidden width, a linear head.
-
-    No normalisation layer, so the loss is not invariant to the scale of any weight and the stability
-    edge of the step size is a property of the weights (Cohen et al. use tanh, widths 200-200)."""
-
-    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (200, 200),
-                 activation: str = "tanh", image_size: int = 32):
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_channels * image_size * image_size
-        for hidden in widths:
-            layers += [nn.Linear(width, hidden), ACTIVATIONS[activation]()]
-            width = hidden
-        super().__init__(*layers, nn.Linear(width, num_classes))
 
 
 def square_loss(out: Tensor, target: Tensor) -> Tensor:
@@ -63,8 +48,8 @@ def square_loss(out: Tensor, target: Tensor) -> Tensor:
 
 def inputs(images: Tensor, labels: Tensor, mean: Tensor, std: Tensor, num_classes: int,
            count: int) -> tuple[Tensor, Tensor]:
-    """The first `count` images as float, standardised per channel, and their one-hot targets."""
-    x = (images[:count].float() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+    """The first `count` images standardised per channel, as the trainer feeds them, and one-hot targets."""
+    x = augment.normalize(images[:count], mean, std).contiguous()  # the MLP flattens: plain NCHW order
     return x, nn.functional.one_hot(labels[:count], num_classes).float()
 
 
@@ -139,19 +124,24 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     A run takes seconds to a minute, so there is no checkpoint: an interrupted run starts over.
     """
-    record, fingerprint = RunRecord(run_dir), config_hash(cfg)
-    previous, _ = record.previous_attempt(fingerprint)
+    check_config(cfg)
+    record, ident, fingerprint = RunRecord(run_dir), identity(cfg), config_hash(cfg)
+    previous, _ = record.previous_attempt(fingerprint, ident)
     if previous and previous.get("status") in DONE_STATUSES:
         print(f"{run_dir}: already {previous['status']}, nothing to do")
         return previous
     device = pick_device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device)
+    if len(data.train_x) < cfg.trainer.images:
+        raise ConfigError(f"trainer.images={cfg.trainer.images} is more than the {len(data.train_x)} images of the "
+                          f"training split; lower trainer.images (or raise data.train_subset)")
     x, y = inputs(data.train_x, data.train_y, data.mean, data.std, data.num_classes, cfg.trainer.images)
     model = MLP(data.in_channels, data.num_classes, cfg.trainer.widths, cfg.trainer.activation,
-                data.image_size[0]).to(device)
+                data.image_size[0]).to(device)  # after the seed: one initialisation per seed
     optimizer = instantiate(cfg.optimizer, model.parameters())
-    base = {"record_version": RECORD_VERSION, "config_hash": fingerprint, "seed": cfg.seed, "device": str(device),
+    base = {"record_version": RECORD_VERSION, "config_hash": fingerprint, "run_key": run_key(cfg), "identity": ident,
+            "seed": cfg.seed, "device": str(device),
             "device_name": provenance.device_name(device), "versions": provenance.versions(),
             "git_commit": provenance.git_commit(), "train_images": len(x),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -163,7 +153,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         for row in rows:
             tracker.log_step(int(row["step"]), row["train_loss"], row["lr"], sharpness=row["sharpness"],
                              batch_sharpness=row["batch_sharpness"])
-        record.write_metrics(rows, COLUMNS)
+        record.write_metrics(rows, STEP_METRIC_COLUMNS)
         last = rows[-1]
         summary = {**base, "status": status, "wall_time_s": time.perf_counter() - t0, "steps_completed": last["step"],
                    "final_train_loss": last["train_loss"], "final": last,
