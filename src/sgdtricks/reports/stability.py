@@ -85,10 +85,11 @@ def stability_table(numbers: pd.DataFrame) -> Table:
 def sharpness_figure(frame: pd.DataFrame) -> plt.Figure:
     """Sharpness per step, one panel per kind; dashed at 2(1+β)/lr (and dotted at 2(1−β)/lr for minibatches)."""
     kinds = [k for k in MEASURED if (frame[KIND] == k).any()]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.6), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         runs = frame[frame[KIND] == kind]
-        keys = runs[[BATCH, BETA, LR]].drop_duplicates().sort_values([BATCH, BETA, LR], key=lambda c: c.astype(str))
+        keys = runs[[BATCH, BETA, LR]].drop_duplicates()
+        keys = keys.iloc[np.lexsort((keys[LR], keys[BETA], keys[BATCH].map(lambda b: 0 if str(b) == "full" else int(b))))]
         colors = sns.color_palette(PALETTE, len(keys))
         top = 0.0
         for (batch, beta, lr), color in zip(keys.itertuples(index=False), colors):
@@ -106,7 +107,7 @@ def sharpness_figure(frame: pd.DataFrame) -> plt.Figure:
         ax.set(xlabel="step", ylim=(0, 1.15 * top),
                ylabel="top Hessian eigenvalue" if kind == "full" else "batch sharpness (mean gᵀHg/|g|²)",
                title="full-batch: sharpness" if kind == "full" else "minibatch SGD: batch sharpness")
-        ax.legend(fontsize=7.5, loc="lower right")
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     return fig
 
