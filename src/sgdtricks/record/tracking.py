@@ -120,9 +120,7 @@ class WandbTracker:
         self.run.log({STEP_AXIS: step, "step/train_loss": loss, "step/lr": lr, **extra})
 
     def log_epoch(self, row: dict[str, float]) -> None:
-        """The epoch's row; sharpness only in the epochs that measured it (NaN in metrics.csv otherwise)."""
-        self.run.log({key: row[column] for column, key in EPOCH_KEYS.items()
-                      if column in row and not (column == "sharpness" and math.isnan(row[column]))})
+        self.run.log({key: row[column] for column, key in EPOCH_KEYS.items() if column in row})
 
     def set_summary(self, summary: dict[str, Any]) -> None:
         """summary.json into the W&B summary (its `final` row is the history's last point); tag divergence."""
