@@ -113,10 +113,13 @@ def sharpness_figure(frame: pd.DataFrame) -> plt.Figure:
 
 
 def lambda_at_init(frame: pd.DataFrame) -> float:
-    """The sharpness at initialisation: the median of the full-batch runs' first rows (runs of one seed start
-    from the same weights on the same images, the map's runs too)."""
-    first = frame[(frame[KIND] == "full") & (frame["step"] == 0)]["sharpness"]
-    return float(first.median()) if len(first) else math.nan
+    """The sharpness at initialisation, lambda_0: the full-batch runs' first rows, of the map's seeds where the map
+    has runs (a seed fixes the initial weights, and every run of a seed starts from them on the same images)."""
+    first = frame[(frame[KIND] == "full") & (frame["step"] == 0)]
+    map_seeds = set(frame.loc[frame[KIND] == "none", "seed"])
+    if map_seeds and first["seed"].isin(map_seeds).any():
+        first = first[first["seed"].isin(map_seeds)]
+    return float(first["sharpness"].median()) if len(first) else math.nan
 
 
 def map_numbers(frame: pd.DataFrame, lambda0: float) -> pd.DataFrame:
