@@ -28,16 +28,15 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from sgdtricks.config.checks import check_config
 from sgdtricks.errors import ConfigError
 from sgdtricks.models import MLP
 from sgdtricks.record import provenance
-from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, STEP_METRIC_COLUMNS, RunRecord
-from sgdtricks.record.identity import config_hash, identity, run_key
+from sgdtricks.record.files import RECORD_VERSION, STEP_METRIC_COLUMNS
+from sgdtricks.record.identity import run_key
 from sgdtricks.record.tracking import open_tracker
 from sgdtricks.run import augment
 from sgdtricks.run.data import load_data
-from sgdtricks.run.setup import instantiate, pick_device
+from sgdtricks.run.setup import attempt, instantiate, pick_device
 from sgdtricks.sharpness import batch_sharpness, top_hessian_eigenvalue
 
 
@@ -124,12 +123,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     A run takes seconds to a minute, so there is no checkpoint: an interrupted run starts over.
     """
-    check_config(cfg)
-    record, ident, fingerprint = RunRecord(run_dir), identity(cfg), config_hash(cfg)
-    previous, _ = record.previous_attempt(fingerprint, ident)
-    if previous and previous.get("status") in DONE_STATUSES:
-        print(f"{run_dir}: already {previous['status']}, nothing to do")
-        return previous
+    start = attempt(cfg, run_dir)
+    if start.done:
+        print(f"{run_dir}: already {start.previous['status']}, nothing to do")
+        return start.previous
+    record = start.record
     device = pick_device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data, device)
@@ -140,7 +138,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     model = MLP(data.in_channels, data.num_classes, cfg.trainer.widths, cfg.trainer.activation,
                 data.image_size[0]).to(device)  # after the seed: one initialisation per seed
     optimizer = instantiate(cfg.optimizer, model.parameters())
-    base = {"record_version": RECORD_VERSION, "config_hash": fingerprint, "run_key": run_key(cfg), "identity": ident,
+    base = {"record_version": RECORD_VERSION, "config_hash": start.config_hash, "run_key": run_key(cfg),
+            "identity": start.identity,
             "seed": cfg.seed, "device": str(device),
             "device_name": provenance.device_name(device), "versions": provenance.versions(),
             "git_commit": provenance.git_commit(), "train_images": len(x),

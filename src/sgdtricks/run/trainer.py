@@ -24,13 +24,12 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sgdtricks.config.checks import check_config
 from sgdtricks.config.resolvers import register_resolvers
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.paths import CONF
 from sgdtricks.record import provenance
-from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, RunRecord
-from sgdtricks.record.identity import config_hash, identity, run_key
+from sgdtricks.record.files import RECORD_VERSION, RunRecord
+from sgdtricks.record.identity import run_key
 from sgdtricks.record.metrics import outcome
 from sgdtricks.record.tracking import open_tracker
 from sgdtricks.run import diagnostics, runtime, setup, stability
@@ -119,12 +118,12 @@ def restore(checkpoint: dict[str, Any], parts: setup.Parts, device: torch.device
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or continue) the training described by `cfg` in `run_dir`; returns the final summary."""
-    check_config(cfg)
-    record, ident, fingerprint = RunRecord(run_dir), identity(cfg), config_hash(cfg)
-    previous, checkpoint = record.previous_attempt(fingerprint, ident)
-    if previous and previous.get("status") in DONE_STATUSES:
-        print(f"{run_dir}: already {previous['status']}, nothing to do")
-        return previous
+    start = setup.attempt(cfg, run_dir)
+    if start.done:
+        print(f"{run_dir}: already {start.previous['status']}, nothing to do")
+        return start.previous
+    record, ident, fingerprint, previous, checkpoint = (start.record, start.identity, start.config_hash,
+                                                        start.previous, start.checkpoint)
 
     device = setup.pick_device(cfg.trainer.device)
     data = load_data(cfg.data, device)
