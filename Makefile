@@ -48,8 +48,8 @@ reproduce: install ## every study, then reports/ (PROFILE=cpu|full DATA=npz DATA
 	$(REPRODUCE) $(ARGS)
 	$(PY) -m sgdtricks.reports --no-build --out $(REPORTS) --readme README.md
 
-study: install ## one study, STUDY=lr_tuning|momentum|decay (same variables as reproduce)
-	@test -n "$(STUDY)" || { echo "error: STUDY is not set; make study STUDY=lr_tuning|momentum|decay" >&2; exit 2; }
+study: install ## one study, STUDY=lr_tuning|momentum|decay|stability|stability_map|stability_sgd (same variables as reproduce)
+	@test -n "$(STUDY)" || { echo "error: STUDY is not set; make study STUDY=lr_tuning|momentum|decay|stability|stability_map|stability_sgd" >&2; exit 2; }
 	$(REPRODUCE) --studies $(STUDY) --no-reports $(ARGS)
 
 reports: install ## figures, tables and pages in reports/<profile>/ from runs/ (SOURCE=local|wandb, PROFILE=...)

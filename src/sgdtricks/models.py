@@ -1,4 +1,4 @@
-"""The two architectures of the study; input channels, image size and classes come from the data."""
+"""The architectures of the studies; input channels, image size and classes come from the data."""
 
 from collections.abc import Sequence
 
@@ -62,3 +62,22 @@ class ResNet18(nn.Sequential):
             layers += [BasicBlock(c, width, stride), BasicBlock(width, width, 1)]
             c = width
         super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+class MLP(nn.Sequential):
+    """A fully connected network on the flattened image: Linear-activation per hidden width, a linear head.
+
+    No normalisation layer, so the loss is not invariant to the scale of any weight and the stability
+    edge of the step size is a property of the weights (Cohen et al. use tanh, widths 200-200)."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (200, 200),
+                 activation: str = "tanh", image_size: int = 32):
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_channels * image_size * image_size
+        for hidden in widths:
+            layers += [nn.Linear(width, hidden), ACTIVATIONS[activation]()]
+            width = hidden
+        super().__init__(*layers, nn.Linear(width, num_classes))

@@ -12,7 +12,10 @@ from sgdtricks.config.resolvers import register_resolvers
 from sgdtricks.errors import ConfigError, UserError
 from sgdtricks.paths import CONF
 
-STUDIES = ("lr_tuning", "momentum", "decay")  # lr_tuning first: a profile may take its base lr from it
+# lr_tuning first: a profile may take its base lr from it. The stability studies (the page's stability section)
+# last: they train another kind of run (trainer=stability) and depend on no other study.
+STUDIES = ("lr_tuning", "momentum", "decay", "stability", "stability_map", "stability_sgd")
+STABILITY_STUDIES = STUDIES[3:]
 
 
 def names(group: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The run record: the fixed set of files one training run leaves in its run directory.
 
     .hydra/config.yaml   the composed config (written by Hydra)
-    metrics.csv          one row per completed epoch, columns METRIC_COLUMNS
+    metrics.csv          one row per completed epoch, columns METRIC_COLUMNS; a stability run (trainer=stability,
+                         run/stability.py) has one row per measured step instead, columns STEP_METRIC_COLUMNS
     summary.json         status, progress, best/final metrics, provenance
     checkpoint.pt        everything needed to continue after the last completed epoch (and the .hydra files
                          of the config that wrote it)
@@ -33,14 +34,21 @@ from sgdtricks.errors import CheckpointError, RecordError
 from sgdtricks.record.identity import differences
 
 RECORD_VERSION = 4  # 2: metrics.csv gained grad_norm, momentum_norm; 3: config_hash of record/identity.py;
-# 4: metrics.csv gained train_time_s, summary.json compile_s (images_per_s is training images over training time)
+# 4: metrics.csv gained train_time_s and sharpness (trainer.sharpness_every), summary.json compile_s (images_per_s is
+# training images over training time); stability runs write STEP_METRIC_COLUMNS
 CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s",
-                  "train_time_s", "grad_norm", "momentum_norm"]  # the last two: see diagnostics.py
+                  "train_time_s", "grad_norm", "momentum_norm", "sharpness"]  # see run/diagnostics.py; sharpness: NaN unless measured
 TIME_COLUMNS = ["epoch_time_s", "train_time_s"]  # epoch: training + evaluation; train: the training pass alone
+STEP_METRIC_COLUMNS = ["step", "lr", "train_loss", "sharpness", "batch_sharpness"]  # a stability run's rows
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")
 DONE_STATUSES = ("finished", "diverged")  # runs that a re-run of the same command leaves alone
+
+
+def metric_columns(config: dict[str, Any]) -> list[str]:
+    """The metrics.csv columns of a run of this (resolved) config: per step for a stability run, else per epoch."""
+    return STEP_METRIC_COLUMNS if (config.get("trainer") or {}).get("name") == "stability" else METRIC_COLUMNS
 
 
 def atomic_write(path: Path, write: Any, binary: bool = False) -> None:
@@ -144,9 +152,9 @@ class RunRecord:
         text = json.dumps(_json_safe(summary), indent=2, sort_keys=True) + "\n"
         atomic_write(self.summary_path, lambda f: f.write(text))
 
-    def write_metrics(self, rows: list[dict[str, float]]) -> None:
+    def write_metrics(self, rows: list[dict[str, float]], columns: list[str] = METRIC_COLUMNS) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(self.metrics_path, lambda f: f.write(buffer.getvalue()))

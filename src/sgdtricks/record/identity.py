@@ -100,7 +100,11 @@ def run_key(cfg: DictConfig | Mapping[str, Any]) -> str:
     e.g. `small_cnn-step-lr0.05-m0.9-s3-1a2b3c4d`. The readable part is a subset of the identity; the hash
     makes the name unique when anything else differs."""
     c = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
-    readable = f"{c.model.name}-{c.scheduler.name}-lr{c.optimizer.lr:g}-m{c.optimizer.momentum:g}-s{c.seed}"
+    if c.trainer.get("name") == "stability":  # its own MLP and loop: model and scheduler groups are not used
+        shape = f"mlp-{c.trainer.images}img-{c.trainer.batch}-{c.trainer.steps}steps"
+    else:
+        shape = f"{c.model.name}-{c.scheduler.name}"
+    readable = f"{shape}-lr{c.optimizer.lr:g}-m{c.optimizer.momentum:g}-s{c.seed}"
     return f"{readable}-{config_hash(cfg)[:8]}"
 
 

@@ -7,8 +7,9 @@ What a run shows on the dashboard:
   filterable, and the same spelling a W&B sweep uses for its parameters, so a sweep's values never clobber a
   nested group (a sweep parameter `scheduler` next to `scheduler.name`, not instead of it);
 - per epoch, against `epoch`: `train/ val/ test/` loss and acc, `train/grad_norm`, `train/momentum_norm`, `lr`,
-  `epoch_time_s`; summaries `val/acc` max and `train/loss` min; per step, against `global_step`, every
-  `trainer.log_every` steps: `step/train_loss` (that batch's loss) and `step/lr`;
+  `epoch_time_s`, `train/sharpness` (with trainer.sharpness_every); summaries `val/acc` max and `train/loss` min;
+  per step, against `global_step`, every `trainer.log_every` steps: `step/train_loss` (that batch's loss) and
+  `step/lr`; a stability run logs its measured steps there, with `step/sharpness` or `step/batch_sharpness`;
 - summary: summary.json (status, diverged_epoch, best_val_acc, provenance, ...);
 - the final checkpoint as a `model` artifact when `logger.log_checkpoints=true`.
 
@@ -21,6 +22,7 @@ to the local record only, with a warning: W&B trouble never costs a training run
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -34,7 +36,7 @@ from sgdtricks.record.files import METRIC_COLUMNS
 from sgdtricks.record.identity import run_key
 
 SPLITS = ("train", "val", "test")
-TRAIN_DIAGNOSTICS = ("grad_norm", "momentum_norm")  # measured on the training steps (diagnostics.py)
+TRAIN_DIAGNOSTICS = ("grad_norm", "momentum_norm", "sharpness")  # measured on the training set (run/diagnostics.py)
 EPOCH_AXIS, STEP_AXIS = "epoch", "global_step"
 SUMMARIES = {"val/acc": "max", "train/loss": "min"}  # W&B summary of these series (default: last value)
 
@@ -84,7 +86,7 @@ class NullTracker:
 
     run_id: str | None = None
 
-    def log_step(self, step: int, loss: float, lr: float) -> None:
+    def log_step(self, step: int, loss: float, lr: float, **measured: float) -> None:
         pass
 
     def log_epoch(self, row: dict[str, float]) -> None:
@@ -111,9 +113,11 @@ class WandbTracker:
         run.define_metric(STEP_AXIS)
         run.define_metric("step/*", step_metric=STEP_AXIS)
 
-    def log_step(self, step: int, loss: float, lr: float) -> None:
-        """One point of the per-step curves; called only where the loop already syncs with the device."""
-        self.run.log({STEP_AXIS: step, "step/train_loss": loss, "step/lr": lr})
+    def log_step(self, step: int, loss: float, lr: float, **measured: float) -> None:
+        """One point of the per-step curves; called only where the loop already syncs with the device.
+        `measured`: further series of that step (a stability run's sharpness), logged where finite."""
+        extra = {f"step/{name}": value for name, value in measured.items() if math.isfinite(value)}
+        self.run.log({STEP_AXIS: step, "step/train_loss": loss, "step/lr": lr, **extra})
 
     def log_epoch(self, row: dict[str, float]) -> None:
         self.run.log({key: row[column] for column, key in EPOCH_KEYS.items() if column in row})

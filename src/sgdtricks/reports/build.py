@@ -15,9 +15,9 @@ import pandas as pd
 from sgdtricks.config import studies
 from sgdtricks.errors import UserError
 from sgdtricks.plotting import set_paper_style
-from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS, STEP_METRIC_COLUMNS
 from sgdtricks.record.identity import PLACEMENT_KEYS
-from sgdtricks.reports import decay, lr_tuning, momentum
+from sgdtricks.reports import decay, lr_tuning, momentum, stability
 from sgdtricks.reports.collect import SUMMARY_COLUMNS, SkippedRun, runs_from_records
 from sgdtricks.reports.page import provenance, write_index, write_page
 from sgdtricks.reports.sections import Section, primary_table
@@ -27,9 +27,11 @@ from sgdtricks.reports.wandb_report import log_report
 
 # Columns that may differ between the runs of one study: its cells (each study's VARIES), the seed, where runs
 # are logged, and the per-run and per-epoch results. A name ending in "." stands for every column under it.
-VARIES = {"lr_tuning": lr_tuning.VARIES, "momentum": momentum.VARIES, "decay": decay.VARIES}
+VARIES = {"lr_tuning": lr_tuning.VARIES, "momentum": momentum.VARIES, "decay": decay.VARIES,
+          **{study: stability.VARIES for study in studies.STABILITY_STUDIES}}
 CELLS = {"lr_tuning": lr_tuning.CELL, "momentum": momentum.CELL, "decay": decay.CELL}  # pairing by seed within these
-NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *PLACEMENT_KEYS, *SUMMARY_COLUMNS, *METRIC_COLUMNS]
+NOT_SETTINGS = ["run", "seed", "logger.", "versions.", *PLACEMENT_KEYS, *SUMMARY_COLUMNS, *METRIC_COLUMNS,
+                *STEP_METRIC_COLUMNS]
 
 
 def load_runs(source: str, runs_root: Path, project: str, entity: str | None) -> tuple[pd.DataFrame, list[SkippedRun]]:
@@ -82,6 +84,8 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
     sections: dict[str, Section] = {}
     for study, runs in present.items():
         check_one_setting(runs, study)
+        if study in studies.STABILITY_STUDIES:
+            continue  # one section for the three, below
         check_unique_seeds(runs, CELLS[study], study)
         target = default_target(runs)
         if study == "lr_tuning":
@@ -90,6 +94,9 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
             sections[study] = momentum.section(runs, target, figures)
         else:
             sections[study] = decay.section(runs, target, figures)
+    stability_runs = [runs for study, runs in present.items() if study in studies.STABILITY_STUDIES]
+    if stability_runs:
+        sections["stability"] = stability.section(pd.concat(stability_runs), figures)
     tables = [table for sec in sections.values() for table in sec.tables]
     primary = primary_table(list(sections.values()))
     if len(primary.numbers):

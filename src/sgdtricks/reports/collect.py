@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from sgdtricks.config.resolvers import register_resolvers
 from sgdtricks.errors import DataError
 from sgdtricks.config.grid import GRIDS_FILE, read_grids
-from sgdtricks.record.files import DONE_STATUSES, METRIC_COLUMNS, RECORD_VERSION, RunRecord
+from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, RunRecord, metric_columns
 from sgdtricks.record.identity import config_hash
 from sgdtricks.record.tracking import flatten
 
@@ -38,13 +38,15 @@ class SkippedRun:
 
 
 def run_frame(run: str, config: dict[str, Any], summary: dict[str, Any], metrics: pd.DataFrame) -> pd.DataFrame:
-    """One run's rows: its per-epoch metrics, with its config and summary fields repeated on every row."""
-    frame = metrics[METRIC_COLUMNS].copy()
+    """One run's rows: its per-epoch (stability run: per-step) metrics, with its config and summary fields
+    repeated on every row."""
+    columns = metric_columns(config)
+    frame = metrics[columns].copy()
     constants = {"run": run, **{k: summary.get(k) for k in SUMMARY_COLUMNS},
                  **flatten({"versions": summary.get("versions") or {}}), **flatten(config)}
     for column, value in constants.items():
         frame[column] = value
-    return frame[list(constants) + METRIC_COLUMNS]
+    return frame[list(constants) + columns]
 
 
 class UnreadableRun(ValueError):
@@ -76,7 +78,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], pd.DataFram
         metrics = pd.read_csv(record.metrics_path)
     except (OSError, ValueError) as exc:
         raise UnreadableRun(f"metrics.csv is damaged ({type(exc).__name__})") from None
-    missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
+    missing = [c for c in metric_columns(config) if c not in metrics.columns]
     if missing:
         raise UnreadableRun(f"metrics.csv lacks the columns {', '.join(missing)} (an older record version)")
     return config, summary, metrics

@@ -62,7 +62,8 @@ def run_summaries(frame: pd.DataFrame, target: float = math.inf) -> pd.DataFrame
             row.update({m: math.nan for m in RUN_METRICS if m != "wall_time_s"})
         else:
             reached = epochs[epochs["val_acc"] >= target]
-            row.update({k: v for k, v in outcome(epochs[METRIC_COLUMNS].to_dict("records")).items() if k in RUN_METRICS},
+            rows_of_run = epochs.reindex(columns=METRIC_COLUMNS).to_dict("records")  # an all-NaN column may be dropped
+            row.update({k: v for k, v in outcome(rows_of_run).items() if k in RUN_METRICS},
                        epochs_to_target=float(reached["epoch"].iloc[0]) if len(reached) else math.nan)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -2,6 +2,8 @@
 
     grad_norm      mean over the epoch's optimizer steps of ||g||_2, the minibatch gradient of all parameters
     momentum_norm  ||z||_2 of the heavy-ball buffer (z <- beta z + g) after the epoch's last step
+    sharpness      top Hessian eigenvalue of the training loss every trainer.sharpness_every epochs (0: never;
+                   a Lanczos measurement costs ~20 Hessian-vector products on trainer.sharpness_images images)
 
 With gradients that agree from step to step z approaches g / (1 - beta) (10x at beta = 0.9); with uncorrelated
 ones only g / sqrt(1 - beta^2) (2.3x): momentum_norm / grad_norm shows how much of the direction persists.
@@ -15,6 +17,11 @@ one `.item()` per epoch.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+from sgdtricks.run import augment
+from sgdtricks.run.data import DeviceData
+from sgdtricks.sharpness import top_hessian_eigenvalue
 
 # Where the momentum buffer lives: torch.optim.SGD's state key, and sgdtricks.optim.HeavyBall's.
 BUFFER_KEYS = ("momentum_buffer", "z")
@@ -52,3 +59,17 @@ class GradientNorms:
         grad_norm = self.total.item() / self.steps if self.steps else float("nan")
         self.total, self.steps = None, 0
         return {"grad_norm": grad_norm, "momentum_norm": momentum_norm(self.optimizer)}
+
+
+def training_sharpness(model: torch.nn.Module, data: DeviceData, images: int) -> float:
+    """Top Hessian eigenvalue of the cross-entropy on the first `images` training images, unaugmented, in train
+    mode (the loss the steps descend, BatchNorm on batch statistics); the forward passes would move BatchNorm's
+    running statistics, so they are put back: the measurement leaves the run as it found it."""
+    kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    model.train()
+    x = augment.normalize(data.train_x[:images], data.mean, data.std)
+    value = top_hessian_eigenvalue(model, F.cross_entropy, x, data.train_y[:images])
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(kept[name])
+    return value

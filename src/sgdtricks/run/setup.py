@@ -1,18 +1,24 @@
-"""From a config to the objects one run trains with: device, model, optimizer, scheduler, autocast.
+"""From a config to the objects one run trains with: device, model, optimizer, scheduler, autocast; and what the
+run directory holds of earlier attempts.
 
-One function for the trainer and the benchmark, so the benchmark times what a run trains.
+One function for the trainer and the benchmark, so the benchmark times what a run trains; one start for both
+trainers (the epoch loop's and the stability run's), so both check, identify and skip a run the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from sgdtricks.config.checks import check_config
+from sgdtricks.record.files import DONE_STATUSES, RunRecord
+from sgdtricks.record.identity import config_hash, identity
 from sgdtricks.run.data import DeviceData
 
 
@@ -48,6 +54,30 @@ def instantiate(node: DictConfig, *args: Any) -> Any:
     """hydra.utils.instantiate for a group whose `name` key labels the choice rather than being an argument."""
     params = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
     return hydra.utils.instantiate(params)(*args)
+
+
+@dataclass
+class Attempt:
+    """A run directory as a run finds it: the record, the run's identity, and what earlier attempts left there."""
+
+    record: RunRecord
+    identity: dict[str, Any]
+    config_hash: str
+    previous: dict[str, Any] | None  # summary.json of an earlier attempt
+    checkpoint: dict[str, Any] | None
+
+    @property
+    def done(self) -> bool:
+        return bool(self.previous) and self.previous.get("status") in DONE_STATUSES
+
+
+def attempt(cfg: DictConfig, run_dir: Path) -> Attempt:
+    """Config checks first (a bad value costs nothing), then the identity, then the directory's earlier attempts
+    (a directory of another config is refused)."""
+    check_config(cfg)
+    record, ident, fingerprint = RunRecord(run_dir), identity(cfg), config_hash(cfg)
+    previous, checkpoint = record.previous_attempt(fingerprint, ident)
+    return Attempt(record, ident, fingerprint, previous, checkpoint)
 
 
 @dataclass

@@ -24,16 +24,15 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sgdtricks.config.checks import check_config
 from sgdtricks.config.resolvers import register_resolvers
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.paths import CONF
 from sgdtricks.record import provenance
-from sgdtricks.record.files import DONE_STATUSES, RECORD_VERSION, RunRecord
-from sgdtricks.record.identity import config_hash, identity, run_key
+from sgdtricks.record.files import RECORD_VERSION, RunRecord
+from sgdtricks.record.identity import run_key
 from sgdtricks.record.metrics import outcome
 from sgdtricks.record.tracking import open_tracker
-from sgdtricks.run import diagnostics, runtime, setup
+from sgdtricks.run import diagnostics, runtime, setup, stability
 from sgdtricks.run.data import load_data
 from sgdtricks.run.loop import Interrupted, evaluate, step_scheduler, train_epoch, warm_up
 
@@ -119,12 +118,12 @@ def restore(checkpoint: dict[str, Any], parts: setup.Parts, device: torch.device
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or continue) the training described by `cfg` in `run_dir`; returns the final summary."""
-    check_config(cfg)
-    record, ident, fingerprint = RunRecord(run_dir), identity(cfg), config_hash(cfg)
-    previous, checkpoint = record.previous_attempt(fingerprint, ident)
-    if previous and previous.get("status") in DONE_STATUSES:
-        print(f"{run_dir}: already {previous['status']}, nothing to do")
-        return previous
+    start = setup.attempt(cfg, run_dir)
+    if start.done:
+        print(f"{run_dir}: already {start.previous['status']}, nothing to do")
+        return start.previous
+    record, ident, fingerprint, previous, checkpoint = (start.record, start.identity, start.config_hash,
+                                                        start.previous, start.checkpoint)
 
     device = setup.pick_device(cfg.trainer.device)
     data = load_data(cfg.data, device)
@@ -169,7 +168,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     val_loss = val_acc = test_loss = test_acc = math.nan
                 row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
-                           epoch_time_s=time.perf_counter() - t0, train_time_s=train_time, **norms.epoch_end())
+                           epoch_time_s=time.perf_counter() - t0, train_time_s=train_time, **norms.epoch_end(),
+                           sharpness=math.nan)
+                every = cfg.trainer.sharpness_every
+                if every and epoch % every == 0 and math.isfinite(train_loss):  # not part of the epoch's time
+                    row["sharpness"] = diagnostics.training_sharpness(parts.model, data, cfg.trainer.sharpness_images)
                 rows.append(row)
                 status = run_status(rows, cfg.trainer.epochs)
                 record.save_checkpoint({
@@ -210,7 +213,7 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         with RunRecord(run_dir).claim():
-            summary = train(cfg, run_dir)
+            summary = (stability.train if cfg.trainer.get("name") == "stability" else train)(cfg, run_dir)
     except UserError as exc:
         print("error:", " ".join(str(exc).split()), file=sys.stderr, flush=True)  # one line, whatever the cause
         sys.exit(2)
