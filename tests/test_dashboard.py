@@ -4,16 +4,17 @@ results page."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from conftest import run_cli, wandb_records
+from conftest import make_npz, run_cli, wandb_records
 
-from sgdtricks import studies
+from sgdtricks.config import studies
 from sgdtricks.dashboard.__main__ import main
 from sgdtricks.dashboard.save import report, views
 
@@ -40,27 +41,22 @@ Heavy-ball momentum against none.
 """
 
 
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to open a connection fails the test."""
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def refuse(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError(f"network access: {args}")
 
 
-def dry_run(capsys: pytest.CaptureFixture, *args: str) -> dict[str, Any]:
-    assert main(["--dry-run", *args]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture
-def spec(tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> dict[str, Any]:
-    """The cpu profile's dashboard at base lr 0.05, with a results page beside it."""
-    (tmp_path / "reports" / "cpu").mkdir(parents=True)
-    (tmp_path / "reports" / "cpu" / "README.md").write_text(PAGE)
-    return dry_run(capsys, "--profile", "cpu", "--base-lr", "0.05", "--reports", str(tmp_path / "reports"))
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`--dry-run` of the cpu profile at base lr 0.05, a results page beside it, with every connection refused."""
+    reports = tmp_path_factory.mktemp("reports")
+    (reports / "cpu").mkdir()
+    (reports / "cpu" / "README.md").write_text(PAGE)
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        assert main(["--dry-run", "--profile", "cpu", "--base-lr", "0.05", "--reports", str(reports)]) == 0
+    return json.loads(out.getvalue())
 
 
 def test_dry_run_prints_a_section_per_study(spec: dict[str, Any]) -> None:
@@ -90,8 +86,9 @@ def test_report_mirrors_the_results_page(spec: dict[str, Any]) -> None:
                                   "| β = 0 | 2 |")]
 
 
-def test_wandb_objects_are_built_without_network(spec: dict[str, Any]) -> None:
+def test_wandb_objects_are_built_without_network(spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The views serialize offline (a report's run sets would query the server, so they are only built)."""
+    monkeypatch.setattr(socket.socket, "connect", refuse)
     saved = [view._to_model() for view in views(spec, "someone")]
     assert [v.display_name for v in saved] == [s["view"] for s in spec["workspace"]["sections"]]
     decay = saved[list(studies.STUDIES).index("decay")].spec.section.run_sets[0]
@@ -108,12 +105,7 @@ def test_measured_base_lr_without_reports_says_what_to_do(tmp_path: Path, capsys
 
 @pytest.fixture(scope="module")
 def synthetic_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random CIFAR-shaped images: what is tested is which keys a run logs, not what it learns."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "synthetic.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (320, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 320),
-             x_test=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 64))
-    return path
+    return make_npz(tmp_path_factory.mktemp("data") / "synthetic.npz", n_train=320, n_test=64)
 
 
 def logged(run_dir: Path) -> tuple[dict[str, Any], list[str], set[str]]:
@@ -140,17 +132,16 @@ def selects(runs: dict[str, Any], config: dict[str, Any], tags: list[str]) -> bo
     return matches and any(set(cell) <= set(tags) for cell in runs["tags"])
 
 
-def test_every_key_a_panel_names_is_one_a_run_logs(synthetic_npz: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_every_key_a_panel_names_is_one_a_run_logs(spec: dict[str, Any], synthetic_npz: Path,
+                                                     tmp_path: Path) -> None:
     """A momentum-study run (β = 0.9 at the base lr, also decay's constant cell) trained offline for 2 epochs."""
     run_dir = tmp_path / "run"
-    result = run_cli("study=momentum", "profile=cpu", "base_lr=0.05", "+arm=momentum_09", "seed=0", "data=npz",
+    result = run_cli("study=momentum", "profile=cpu", "base_lr=0.05", "+arm=momentum_09", "seed=10", "data=npz",
                      f"data.path={synthetic_npz}", "data.train_subset=null", "model.widths=[8,16,32]",
                      "trainer.epochs=2", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     config, tags, keys = logged(run_dir)
-    sections = {s["name"]: s for s in dry_run(capsys, "--base-lr", "0.05", "--reports", str(tmp_path))
-                ["workspace"]["sections"]}
+    sections = {s["name"]: s for s in spec["workspace"]["sections"]}
     for section in sections.values():
         assert set(section["groupby"]) <= set(config) and set(section["runs"]["config"]) <= set(config)
         for panel in section["panels"]:
@@ -158,4 +149,5 @@ def test_every_key_a_panel_names_is_one_a_run_logs(synthetic_npz: Path, tmp_path
             assert set(panel["groupby"]) <= set(config), panel
     assert selects(sections["momentum"]["runs"], config, tags)
     assert selects(sections["decay"]["runs"], config, tags)  # the same config: decay's constant, β = 0.9 cell
-    assert not selects(sections["momentum"]["runs"], {**config, "seed": 7}, tags)
+    assert not selects(sections["lr_tuning"]["runs"], config, tags)  # an evidence seed, not a tuning one
+    assert not selects(sections["momentum"]["runs"], config, [t for t in tags if not t.startswith("lr")])

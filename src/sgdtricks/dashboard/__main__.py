@@ -15,13 +15,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sgdtricks import studies
+from sgdtricks.config import studies
 from sgdtricks.dashboard.spec import base_lr_of, dashboard
 from sgdtricks.errors import UserError
+from sgdtricks.paths import CONF
 
 
 def main(argv: list[str] | None = None) -> int:
-    logger = OmegaConf.load(studies.CONF / "logger" / "wandb.yaml")
+    logger = OmegaConf.load(CONF / "logger" / "wandb.yaml")
     parser = argparse.ArgumentParser(prog="python -m sgdtricks.dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", help="the profile whose runs it shows (default: cpu)")
     parser.add_argument("--project", default=logger.project, help=f"default: logger.project ({logger.project})")
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(spec, indent=2))
             return 0
         from sgdtricks.dashboard.save import save
-        from sgdtricks.wandb_cli import logged_in_api
+        from sgdtricks.study.wandb_cli import logged_in_api
 
         api = logged_in_api()
         urls = save(spec, args.entity or api.default_entity, api)

@@ -6,7 +6,7 @@ reports compare by (each study's CELL) and the results page reports/<profile>/RE
     {"profile": "cpu", "project": "sgdtricks", "entity": null,
      "workspace": {"name": "sgdtricks cpu", "sections": [
         {"name": "momentum", "view": "sgdtricks cpu: momentum",
-         "runs": {"config": {"profile": "cpu", "seed": [0, 1]}, "tags": [["constant", "m0", "lr0.05"], ...]},
+         "runs": {"config": {"profile": "cpu", "seed": [10, 11, 12, 13, 14]}, "tags": [["constant", "m0", "lr0.05"], ...]},
          "groupby": ["optimizer.momentum", "optimizer.lr"],
          "panels": [{"title": "train loss", "x": "epoch", "y": ["train/loss"], "log_y": true,
                      "groupby": ["optimizer.momentum", "optimizer.lr"], "aggregate": "mean", "band": "stderr"},
@@ -15,9 +15,10 @@ reports compare by (each study's CELL) and the results page reports/<profile>/RE
 
 A section's runs are chosen by config values, never by W&B group: a run directory is shared by every study
 whose grid holds its config, and its group is only the study that trained it first. A run belongs to a
-section when its profile and seed match and it carries every tag of one of the study's cells (the cell's
-scheduler, momentum and lr, tagged by tracking.cell_tags). Tags, not the config's dotted keys: W&B's run
-filters split config keys at dots, so a flat key such as `optimizer.lr` never matches (wandb/wandb#3087).
+section when its profile and seed match and it carries every tag of one of the cells of the study's grid as
+config.grid expands it (scheduler, momentum and lr: record.tracking.cell_tags). Tags, not the config's dotted
+keys: W&B's run filters split config keys at dots, so a flat key such as `optimizer.lr` never matches
+(wandb/wandb#3087).
 """
 
 from __future__ import annotations
@@ -27,17 +28,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
-
-from sgdtricks import studies
+from sgdtricks.config import grid, studies
 from sgdtricks.errors import UserError
+from sgdtricks.record.tracking import EPOCH_AXIS, EPOCH_KEYS, cell_tags
 from sgdtricks.reports import decay, lr_tuning, momentum
 from sgdtricks.reports.figures import LABELS
-from sgdtricks.resolvers import register_resolvers
-from sgdtricks.tracking import EPOCH_AXIS, EPOCH_KEYS
 
 # The config keys each study's cells differ in (besides the seed): the reports' own, so the dashboard groups
 # runs exactly as the tables and figures of reports/<profile>/ do.
@@ -45,22 +40,6 @@ CELLS = {"lr_tuning": lr_tuning.CELL, "momentum": momentum.CELL, "decay": decay.
 SERIES = ("train_loss", "val_loss", "val_acc", "test_acc", "lr")  # metrics.csv columns, one panel each
 LOG_Y = ("train_loss", "lr")  # as in the paper figures: losses and lrs span decades
 AGGREGATE, BAND = "mean", "stderr"  # the line of a group of seeds, and its band
-
-
-def cell_tags(cfg: DictConfig) -> list[str]:
-    """The tags that name a run's cell: scheduler, momentum and lr, e.g. ['step', 'm0.9', 'lr0.05']."""
-    return [str(cfg.scheduler.name), f"m{cfg.optimizer.momentum:g}", f"lr{cfg.optimizer.lr:g}"]
-
-
-def study_grid(study: str, profile: str, base_lr: float | None) -> list[DictConfig]:
-    """Every job of `python -m sgdtricks.train -m study=STUDY profile=PROFILE`, expanded as Hydra's sweeper does."""
-    register_resolvers()
-    fixed = [f"study={study}", f"profile={profile}", *([f"base_lr={base_lr}"] if base_lr is not None else [])]
-    with initialize_config_dir(version_base="1.3", config_dir=str(studies.CONF)):
-        params = compose("config", overrides=fixed, return_hydra_config=True).hydra.sweeper.params
-        sweep = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in params.items()])
-        (jobs,) = BasicSweeper.split_arguments(sweep, max_batch_size=None)
-        return [compose("config", overrides=[*fixed, *job]) for job in jobs]
 
 
 def base_lr_of(profile: str, reports: Path) -> float:
@@ -87,9 +66,9 @@ def panels(groupby: list[str]) -> list[dict[str, Any]]:
 
 def section(study: str, profile: str, base_lr: float, workspace: str) -> dict[str, Any]:
     """A study's section: its runs (by config values), grouped by its cells, one panel per series."""
-    grid = study_grid(study, profile, base_lr)
-    cells = list(dict.fromkeys(tuple(cell_tags(cfg)) for cfg in grid))
-    seeds = sorted({int(cfg.seed) for cfg in grid})
+    configs = [cfg for _, cfg in grid.expand(study, profile, [f"base_lr={base_lr}"])]
+    cells = list(dict.fromkeys(tuple(cell_tags(cfg)) for cfg in configs))
+    seeds = sorted({int(cfg.seed) for cfg in configs})
     return {"name": study, "view": f"{workspace}: {study}",
             "runs": {"config": {"profile": profile, "seed": seeds}, "tags": [list(c) for c in cells]},
             "groupby": CELLS[study], "panels": panels(CELLS[study])}

@@ -48,7 +48,7 @@ def skipped_list(skipped: list[SkippedRun]) -> str:
     return "".join(f"- `{s.run}`: {s.reason}\n" for s in skipped)
 
 
-def write_page(out: Path, sections: list[Section], info: dict[str, Any], findings_head: list[str],
+def write_page(out: Path, sections: dict[str, Section], info: dict[str, Any], findings_head: list[str],
                skipped: list[SkippedRun]) -> Path:
     """reports/<profile>/README.md: findings first, then each study's figures and tables, then provenance."""
     profile = info["profile"]
@@ -57,9 +57,9 @@ def write_page(out: Path, sections: list[Section], info: dict[str, Any], finding
              f"or `make reports`). Accuracies in %, mean ± std over seeds; intervals are 95% Student-t over seeds, "
              f"differences paired by seed (same seed = same initial weights and data order).", "",
              "## What the runs show", ""]
-    lines += [f"- {f}" for f in findings_head] + [f"- {f}" for s in sections for f in s.findings] + [""]
-    for sec in sections:
-        lines += [f"## {sec.title}", "", sec.intro, ""]
+    lines += [f"- {f}" for f in findings_head] + [f"- {f}" for s in sections.values() for f in s.findings] + [""]
+    for study, sec in sections.items():  # the marker places the study's live panels in its W&B report (dashboard)
+        lines += [f"## {sec.title}", f"<!-- study:{study} -->", "", sec.intro, ""]
         for name, caption in sec.figures:
             lines += [f"![{name}](figures/{name}.png)", "", f"*{caption}* ([PDF](figures/{name}.pdf))", ""]
         for table in sec.tables:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
 
 from sgdtricks.config import grid, studies
 from sgdtricks.config.grid import GridRun
@@ -48,8 +49,9 @@ def statuses(profile_dir: Path, runs: list[GridRun]) -> dict[str, str]:
             for run in runs}
 
 
-def check_data(profile: str, overrides: list[str]) -> None:
-    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first.
+def check_data(profile: str, overrides: list[str]) -> DictConfig:
+    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first;
+    returns the config every job shares (its logger says where the report runs go).
 
     `overrides` as the jobs get them; sweeps (seed=0,1) and hydra/ ones do not change the data and are left out.
     """
@@ -59,6 +61,7 @@ def check_data(profile: str, overrides: list[str]) -> None:
     data = load_data(cfg.data, torch.device("cpu"))
     source = cfg.data.get("path") or f"{cfg.data.name} in {cfg.data.root}"
     print(f"data: {source}: {len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test images")
+    return cfg
 
 
 def measured_base_lr(profile_dir: Path) -> float:
@@ -129,7 +132,7 @@ def reproduce(args: argparse.Namespace) -> int:
     failed = []
     with exclusive(runs / ".reproduce.lock", f"another make reproduce is running on {runs}; wait for it, "
                                              f"or use another RUNS="):
-        check_data(profile, [*data, *args.overrides])
+        common = check_data(profile, [*data, *args.overrides])
         fixed = studies.fixed_base_lr(profile)
         given = any(o.startswith("base_lr=") for o in args.overrides)
         measured = ""  # "base_lr=VALUE" once measured (after lr_tuning), for the studies at the base lr
@@ -147,7 +150,7 @@ def reproduce(args: argparse.Namespace) -> int:
     if not args.no_reports:
         print()
         quadratic_study(["--out", str(args.reports / "quadratic")])  # before build: its page joins the index
-        build("local", args.runs, args.reports, [profile], to_wandb=True)
+        build("local", args.runs, args.reports, [profile], logger=common.logger)
     print(f"\nreproduce {profile}: {time.perf_counter() - start:.0f} s"
           + (f"; runs failed in {', '.join(failed)}: the same command retries them" if failed else ""))
     return 1 if failed else 0
