@@ -18,7 +18,7 @@ REPRODUCE = $(PY) -m sgdtricks.reproduce $(if $(PROFILE),--profile $(PROFILE)) $
 	$(if $(DATA_PATH),--data-path $(DATA_PATH)) --jobs $(JOBS) --runs $(RUNS) --reports $(REPORTS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train quadratic reproduce study reports sweep wandb-sync clean
+.PHONY: help install test train quadratic reproduce study reports sweep wandb-sync dashboard clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,8 +54,11 @@ reports: install ## figures, tables and pages in reports/<profile>/ from runs/ (
 sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and print the `wandb agent` command
 	@$(PY) -m sgdtricks.study.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)
 
-wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
+wandb-sync: install ## rebuild cut-short W&B runs from their records, upload the newest folder of each run under runs/ (needs `wandb login`)
 	@$(PY) -m sgdtricks.study.wandb_cli sync runs
+
+dashboard: install ## save the W&B views (a section per study) and report of PROFILE (default cpu; ARGS="--entity E --dry-run")
+	$(PY) -m sgdtricks.dashboard --profile $(or $(PROFILE),cpu) --reports $(REPORTS) $(ARGS)
 
 .PHONY: bench
 bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)
