@@ -26,7 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sgdtricks.record.tracking import EPOCH_AXIS, STEP_AXIS, Tracker
+from sgdtricks.record.tracking import EPOCH_AXIS, STEP_AXIS, NullTracker, Tracker
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity")  # how W&B's JSON spells the losses of a diverged run
 
 
 def offline_runs(root: Path) -> list[Path]:
@@ -45,7 +48,7 @@ def history(offline_run: Path) -> list[dict[str, Any]]:
     result = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(offline_run)],
                             capture_output=True, text=True, timeout=300)
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return [{k: float(v) if isinstance(v, str) and k != "_wandb" else v for k, v in row["history"]["item"].items()}
+    return [{k: float(v) if v in NON_FINITE else v for k, v in row["history"]["item"].items()}
             for row in rows if row["type"] == "history"]
 
 
@@ -69,7 +72,7 @@ def missing(run_dir: Path, record_rows: list[dict[str, float]], held: tuple[int,
 
 def catch_up(tracker: Tracker, run_dir: Path, record_rows: list[dict[str, float]], last_step: int) -> None:
     """Log to `tracker`'s W&B run what it lacks of the record in `run_dir` (nothing for logger=none)."""
-    if tracker.run_id is None or not record_rows:
+    if isinstance(tracker, NullTracker) or not record_rows:
         return
     steps, epochs = missing(run_dir, record_rows, tracker.held(), last_step, tracker.run_id)
     tracker.replay(steps, epochs)

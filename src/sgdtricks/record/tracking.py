@@ -2,9 +2,9 @@
 
 What a run shows on the dashboard:
 - name: the group (= the study that trained it) and its run key, e.g. `decay/small_cnn-step-lr0.05-m0.9-s3-1a2b3c4d`;
-  group = study, job_type, tags for profile, dataset, model, scheduler and momentum (+ `diverged`);
+  group = study, job_type, tags for profile, dataset, model and the cell: scheduler, momentum, lr (+ `diverged`);
 - config: the resolved config as flat dotted keys (`optimizer.momentum`, `scheduler.name`, ...): every key
-  filterable, and the same spelling a W&B sweep uses for its parameters, so a sweep's values never clobber a
+  groups the run table, and the same spelling a W&B sweep uses for its parameters, so a sweep's values never clobber a
   nested group (a sweep parameter `scheduler` next to `scheduler.name`, not instead of it);
 - per epoch, against `epoch`: `train/ val/ test/` loss and acc, `train/grad_norm`, `train/momentum_norm`, `lr`,
   `epoch_time_s`; summaries `val/acc` max and `train/loss` min; per step, against `global_step`, every
@@ -13,9 +13,11 @@ What a run shows on the dashboard:
 - the final checkpoint as a `model` artifact when `logger.log_checkpoints=true`.
 
 Mode precedence: `logger.mode` in the config, else the WANDB_MODE variable, else offline. wandb.init's
-own arguments override WANDB_* variables, so mode is passed only when configured. When W&B cannot start
-(no API key, server out of reach after WANDB_INIT_TIMEOUT seconds, default 90) the run logs offline, or
-to the local record only, with a warning: W&B trouble never costs a training run.
+own arguments override WANDB_* variables, so mode is passed only when configured. W&B trouble never costs a
+training run: when W&B cannot start (no API key, server out of reach after WANDB_INIT_TIMEOUT seconds, default
+90, or any other exception) the run logs offline, or to the local record only, with one warning; in a multirun
+only the first job waits for a server out of reach. An exception while logging turns W&B off for the rest of
+the run with one warning. What a resumed run's W&B run lacks of the record is logged by record/mirror.py.
 """
 
 from __future__ import annotations
@@ -104,13 +106,6 @@ class NullTracker:
         pass
 
     def log_checkpoint(self, path: Path, summary: dict[str, Any]) -> None:
-        pass
-
-
-    def held(self) -> tuple[int, int]:
-        return 0, 0
-
-    def replay(self, steps: list[dict[str, float]], epochs: list[dict[str, float]]) -> None:
         pass
 
 
