@@ -19,7 +19,7 @@ STUDY_ARGS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) 
 REPRODUCE = $(PY) -m sgdtricks.reproduce $(STUDY_ARGS) --reports $(REPORTS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test train quadratic plan reproduce study reports sweep wandb-sync clean
+.PHONY: help install test train quadratic plan reproduce study reports sweep wandb-sync dashboard clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,14 +58,13 @@ reports: install ## figures, tables and pages in reports/<profile>/ from runs/ (
 sweep: install ## register the W&B sweep of STUDY=decay|momentum|lr_tuning and print the `wandb agent` command
 	@$(PY) -m sgdtricks.study.wandb_cli sweep $(if $(STUDY),$(STUDY),$(error set STUDY, e.g. make sweep STUDY=decay)) $(ARGS)
 
-wandb-sync: install ## upload every offline W&B run under runs/ (needs `wandb login`)
+wandb-sync: install ## rebuild cut-short W&B runs from their records, upload the newest folder of each run under runs/ (needs `wandb login`)
 	@$(PY) -m sgdtricks.study.wandb_cli sync runs
 
-# The measuring scripts' data: DATA / DATA_PATH, else the CIFAR-10 subset beside the project when present, else cifar10.
-SCRIPT_DATA = $(if $(DATA_PATH),data=$(or $(DATA),npz) data.path=$(DATA_PATH),$(if $(DATA),data=$(DATA),$(if \
-	  $(wildcard ../shared/datasets/cifar10-subset.npz),data=npz data.path=../shared/datasets/cifar10-subset.npz,data=cifar10)))
+dashboard: install ## save the W&B views (a section per study) and report of PROFILE (default cpu; ARGS="--entity E --dry-run")
+	$(PY) -m sgdtricks.dashboard --profile $(or $(PROFILE),cpu) --reports $(REPORTS) $(ARGS)
 
-.PHONY: bench candidates
+.PHONY: bench
 bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)
 	$(PY) scripts/bench.py $(SCRIPT_DATA) $(ARGS)
 

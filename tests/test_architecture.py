@@ -21,7 +21,7 @@ LAYERS = {
     "reports": 4, "bench": 4,
     "quadratic": 5,  # its tables go through reports.tables
     "study": 6,
-    "train": 7, "reproduce": 7,  # public entry points
+    "train": 7, "reproduce": 7, "dashboard": 7,  # public entry points (the dashboard saves through study.wandb_cli)
 }
 
 

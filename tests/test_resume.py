@@ -44,14 +44,14 @@ def summary(run_dir: Path) -> dict:
 
 
 def wandb_epochs(run_dir: Path) -> tuple[set[str], list[int]]:
-    """The run ids and the logged epochs of every W&B run file in `run_dir`, in the order they were written."""
+    """The run ids of every W&B run file in `run_dir`, and the epochs logged in the newest one, which holds the
+    run's whole history (a resumed run's file gets what it lacks of the record first: record/mirror.py)."""
     ids, epochs = set(), []
     for offline_run in sorted((run_dir / "wandb").glob("offline-run-*")):
-        for record in wandb_records(offline_run):
-            if record["type"] == "run":
-                ids.add(record["run"]["run_id"])
-            if record["type"] == "history" and "epoch" in record["history"]["item"]:  # not the per-step rows
-                epochs.append(record["history"]["item"]["epoch"])
+        records = wandb_records(offline_run)
+        ids |= {record["run"]["run_id"] for record in records if record["type"] == "run"}
+        epochs = [record["history"]["item"]["epoch"] for record in records  # not the per-step rows
+                  if record["type"] == "history" and "epoch" in record["history"]["item"]]
     return ids, epochs
 
 
@@ -110,7 +110,7 @@ def test_stop_signal_ends_cleanly_with_a_consistent_record_then_resumes(sig: sig
     pd.testing.assert_frame_equal(metrics(tmp_path), metrics(reference), check_exact=True)
     ids, epochs = wandb_epochs(tmp_path)
     assert ids == {summary(tmp_path)["wandb_run_id"]}  # one W&B run, continued
-    assert epochs == list(range(1, EPOCHS + 1))  # each epoch logged once, interrupted or not
+    assert epochs == list(range(1, EPOCHS + 1))  # each epoch logged once in the file to upload, interrupted or not
 
 
 def test_a_different_config_never_reuses_the_directory(reference: Path, small_npz: Path, tmp_path: Path):

@@ -13,9 +13,15 @@ import pandas as pd
 import pytest
 from conftest import wandb_records
 
+from sgdtricks.config.studies import compose_config
 from sgdtricks.errors import UserError
 from sgdtricks.plotting import save_figure, set_paper_style
-from sgdtricks.reports.wandb_report import log_report
+from sgdtricks.reports.wandb_report import log_report, report_run_id
+
+
+def logger(*overrides: str):
+    """The `logger` config of training runs composed with `overrides`, as make reproduce hands it over."""
+    return compose_config(*overrides).logger
 
 
 @pytest.fixture
@@ -35,7 +41,8 @@ def reports_dir(tmp_path: Path) -> Path:
 def test_report_run_logs_figures_tables_and_folder(reports_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "report" / "decay"
     run_id = log_report(reports_dir, "decay", [reports_dir / "val_acc.png"], [reports_dir / "best.csv"],
-                        run_dir=run_dir)
+                        run_dir=run_dir, profile="cpu", logger=logger())
+    assert run_id == report_run_id("cpu", "decay")
     (wandb_dir,) = (run_dir / "wandb").glob(f"offline-run-*-{run_id}")
     records = wandb_records(wandb_dir)
     info = [r["run"] for r in records if r["type"] == "run"][-1]  # the run record, as last updated
@@ -63,7 +70,8 @@ def test_report_run_logs_figures_tables_and_folder(reports_dir: Path, tmp_path: 
 def test_missing_figure_fails_before_any_run(reports_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "report"
     with pytest.raises(UserError, match="nope.png does not exist"):
-        log_report(reports_dir, "decay", [reports_dir / "nope.png"], [], run_dir=run_dir)
+        log_report(reports_dir, "decay", [reports_dir / "nope.png"], [], run_dir=run_dir, profile="cpu",
+                   logger=logger())
     assert not run_dir.exists()
 
 
@@ -74,6 +82,24 @@ def test_report_run_online_without_a_key_falls_back_offline(reports_dir: Path, t
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc, no stored key
     run_dir = tmp_path / "runs" / "report" / "momentum"
     run_id = log_report(reports_dir, "momentum", [reports_dir / "val_acc.png"], [reports_dir / "best.csv"],
-                        run_dir=run_dir, mode="online")
+                        run_dir=run_dir, profile="cpu", logger=logger("logger.mode=online"))
     assert run_id and len(list((run_dir / "wandb").glob(f"offline-run-*-{run_id}"))) == 1
     assert "warning: W&B could not start" in capsys.readouterr().err
+
+
+def test_report_runs_follow_the_logger(reports_dir: Path, tmp_path: Path) -> None:
+    """logger=none: no report run at all; otherwise the runs' project and entity, and one run per study and
+    profile that every rebuild updates (the same id), not a new run each time."""
+    figures, tables = [reports_dir / "val_acc.png"], [reports_dir / "best.csv"]
+    run_dir = tmp_path / "runs" / "cpu" / "reports-wandb" / "decay"
+    assert log_report(reports_dir, "decay", figures, tables, run_dir=run_dir, profile="cpu",
+                      logger=logger("logger=none")) is None
+    assert not run_dir.exists()
+    configured = logger("logger.project=elsewhere", "logger.entity=my-team")
+    ids = [log_report(reports_dir, "decay", figures, tables, run_dir=run_dir, profile="cpu", logger=configured)
+           for _ in range(2)]
+    assert ids == [report_run_id("cpu", "decay")] * 2
+    for folder in sorted((run_dir / "wandb").glob("offline-run-*")):
+        info = [r["run"] for r in wandb_records(folder) if r["type"] == "run"][-1]
+        assert (info["project"], info["entity"], info["run_id"]) == ("elsewhere", "my-team", ids[0])
+        assert info["tags"] == ["decay", "report", "cpu"]

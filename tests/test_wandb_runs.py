@@ -122,7 +122,7 @@ def test_one_distinct_run_per_job_with_config_group_name_tags(multirun: dict[Pat
         assert f"m{momentum:g}" in parts and f"lr{lr:g}" in parts
         diverged = summary["status"] == "diverged"
         assert diverged == (lr > 1)
-        assert sorted(run.info["tags"]) == sorted(["npz", "small_cnn", "constant", f"m{momentum:g}"]
+        assert sorted(run.info["tags"]) == sorted(["npz", "small_cnn", "constant", f"m{momentum:g}", f"lr{lr:g}"]
                                                   + ["diverged"] * diverged)
         flat = {k: v for k, v in run.config.items() if k != "_wandb"}
         assert flat == flatten(config)  # every key, filterable as `optimizer.momentum`, `scheduler.name`, ...

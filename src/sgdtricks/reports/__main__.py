@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sgdtricks.config.studies import compose_config
 from sgdtricks.errors import UserError
 from sgdtricks.reports.build import build
 from sgdtricks.reports.page import update_readme_headline
@@ -23,13 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", help="only this profile (repeatable); default: every one found")
     parser.add_argument("--project", default="sgdtricks", help="W&B project (--source wandb)")
     parser.add_argument("--entity", default=None, help="W&B entity (--source wandb)")
-    parser.add_argument("--wandb", action="store_true", help="also log each study's figures and tables to a W&B report run")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log each study's figures and tables to its W&B report run, where conf/logger/wandb.yaml "
+                             "(with --project, --entity) sends the training runs")
     parser.add_argument("--readme", type=Path, help="refresh this file's headline block from the pages in --out")
     parser.add_argument("--no-build", dest="build", action="store_false", help="only the --readme step")
     args = parser.parse_args(argv)
     try:
         if args.build:
-            build(args.source, args.runs, args.out, args.profile, args.project, args.entity, args.wandb)
+            logger = compose_config("logger=wandb", f"logger.project={args.project}",
+                                    f"logger.entity={args.entity or 'null'}").logger if args.wandb else None
+            build(args.source, args.runs, args.out, args.profile, args.project, args.entity, logger)
         if args.readme:
             for profile in args.profile or sorted(p.parent.name for p in args.out.glob("*/data/provenance.json")):
                 if update_readme_headline(args.readme, args.out, profile):

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import DictConfig
 
 from sgdtricks.config import studies
 from sgdtricks.errors import UserError
@@ -63,20 +64,22 @@ def base_lr_text(fixed: float | None, used: list[float]) -> str:
     return f"{lrs}: the profile's base_lr" + (", the lecture's" if used == [0.05] else "")
 
 
-def log_sections_to_wandb(out: Path, sections: dict[str, Section], run_root: Path) -> None:
+def log_sections_to_wandb(out: Path, sections: dict[str, Section], run_root: Path, profile: str,
+                          logger: DictConfig) -> None:
     """Each study's figures and tables beside its runs: a `report` run in the study's W&B group."""
     for study, sec in sections.items():
         figures = [out / "figures" / f"{name}.png" for name, _ in sec.figures]
         tables = [out / "tables" / f"{table.name}.csv" for table in sec.tables]
-        run_id = log_report(out, study, figures, tables, run_dir=run_root / study)
+        run_id = log_report(out, study, figures, tables, run_dir=run_root / study, profile=profile, logger=logger)
         if run_id:
             print(f"reports: W&B report run {run_id} in group {study}")
 
 
 def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, out: Path,
-                  wandb_root: Path | None = None) -> Path:
-    """Every figure and table of the studies present, data/runs.csv and the page, in `out`; with `wandb_root`,
-    also a W&B report run per study whose files go under that folder."""
+                  wandb_root: Path | None = None, logger: DictConfig | None = None) -> Path:
+    """Every figure and table of the studies present, data/runs.csv and the page, in `out`; with `logger` (the
+    training runs' logger config), also a W&B report run per study (none with logger=none), its files under
+    `wandb_root`."""
     figures, data = out / "figures", out / "data"
     fixed = studies.fixed_base_lr(profile) if profile in studies.names("profile") else None
     used = sorted({float(v) for v in frame.loc[frame["study"].isin(["momentum", "decay"]), "base_lr"]})
@@ -111,19 +114,20 @@ def build_profile(frame: pd.DataFrame, skipped: list[SkippedRun], profile: str, 
     counts = ", ".join(f"{s} ({r['run'].nunique()} runs)" for s, r in present.items())
     missing = ", ".join(s for s in studies.STUDIES if s not in present) or "none"
     head = [f"Runs: {counts}; studies without runs: {missing}."]
-    page = write_page(out, list(sections.values()), provenance(frame, profile, base_lr_text(fixed, used)), head, skipped,
+    page = write_page(out, sections, provenance(frame, profile, base_lr_text(fixed, used)), head, skipped,
                       primary if len(primary.numbers) else None)
-    if wandb_root is not None:
-        log_sections_to_wandb(out, sections, wandb_root)
+    if wandb_root is not None and logger is not None:
+        log_sections_to_wandb(out, sections, wandb_root, profile, logger)
     return page
 
 
 def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | None = None,
-          project: str = "sgdtricks", entity: str | None = None, to_wandb: bool = False) -> list[Path]:
+          project: str = "sgdtricks", entity: str | None = None, logger: DictConfig | None = None) -> list[Path]:
     """Build the pages of `profiles` (default: every profile with runs); returns the pages written.
 
-    `to_wandb` also logs each study's figures and tables to a W&B report run (offline unless WANDB_MODE says
-    otherwise), its files under runs_root/<profile>/reports-wandb/ so `make wandb-sync` uploads them."""
+    With `logger` (the training runs' logger config) each study's figures and tables also go to its W&B report
+    run, where the training runs go (none with logger=none), its files under runs_root/<profile>/reports-wandb/
+    so `make wandb-sync` uploads them."""
     frame, skipped = load_runs(source, runs_root, project, entity)
     where = f"W&B project {project}" if source == "wandb" else str(runs_root)
     in_study = frame[frame["study"].notna() & frame["profile"].notna()] if len(frame) else frame
@@ -144,8 +148,8 @@ def build(source: str, runs_root: Path, out_root: Path, profiles: list[str] | No
         mine = [s for s in skipped if s.run.startswith(f"{profile}/")] if source == "local" else skipped
         for s in mine:
             print(f"reports: left out {s.run}: {s.reason}")
-        wandb_root = runs_root / profile / "reports-wandb" if to_wandb else None
-        pages.append(build_profile(runs, mine, profile, out_root / profile, wandb_root))
+        wandb_root = runs_root / profile / "reports-wandb"
+        pages.append(build_profile(runs, mine, profile, out_root / profile, wandb_root, logger))
         print(f"reports: {pages[-1]} ({runs['run'].nunique()} runs, {len(mine)} left out)")
     write_index(out_root)
     return pages

@@ -58,7 +58,7 @@ def reproducibility(info: dict[str, Any]) -> list[str]:
             f"there is the statistics: means and paired differences within the intervals on this page.", ""]
 
 
-def write_page(out: Path, sections: list[Section], info: dict[str, Any], findings_head: list[str],
+def write_page(out: Path, sections: dict[str, Section], info: dict[str, Any], findings_head: list[str],
                skipped: list[SkippedRun], primary: Table | None = None) -> Path:
     """reports/<profile>/README.md: findings first, the primary comparisons, each study's figures and tables,
     then reproducibility and provenance."""
@@ -69,7 +69,7 @@ def write_page(out: Path, sections: list[Section], info: dict[str, Any], finding
              f"differences paired by seed (same seed = same initial weights and data order). Bands in figures are "
              f"95% t-intervals over 3 or more seeds; with fewer, each seed's curve is drawn.", "",
              "## What the runs show", ""]
-    lines += [f"- {f}" for f in findings_head] + [f"- {f}" for s in sections for f in s.findings] + [""]
+    lines += [f"- {f}" for f in findings_head] + [f"- {f}" for s in sections.values() for f in s.findings] + [""]
     if primary is not None and len(primary.display):
         lines += ["## Primary comparisons", "",
                   "The lecture's claims, planned before any run, each tested by one paired difference in final test "
@@ -78,8 +78,8 @@ def write_page(out: Path, sections: list[Section], info: dict[str, Any], finding
                   "0, the true difference a paired t-test over these seeds would find with 80% power at the observed "
                   "spread, (t(0.975, n−1) + t(0.80, n−1)) × sd / √n; smaller effects are not ruled out.", "",
                   f"**{primary.caption}** (`tables/{primary.name}.csv`, `.md`, `.tex`)", "", markdown(primary.display)]
-    for sec in sections:
-        lines += [f"## {sec.title}", "", sec.intro, ""]
+    for study, sec in sections.items():  # the marker places the study's live panels in its W&B report (dashboard)
+        lines += [f"## {sec.title}", f"<!-- study:{study} -->", "", sec.intro, ""]
         for name, caption in sec.figures:
             lines += [f"![{name}](figures/{name}.png)", "", f"*{caption}* ([PDF](figures/{name}.pdf))", ""]
         for table in sec.tables:

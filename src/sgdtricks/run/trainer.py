@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from sgdtricks.config.resolvers import register_resolvers
 from sgdtricks.errors import CheckpointError, UserError
 from sgdtricks.paths import CONF
-from sgdtricks.record import provenance
+from sgdtricks.record import mirror, provenance
 from sgdtricks.record.files import RECORD_VERSION, RunRecord
 from sgdtricks.record.identity import run_key
 from sgdtricks.record.metrics import outcome
@@ -151,6 +151,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     status = run_status(rows, cfg.trainer.epochs)
     with open_tracker(cfg, run_dir, base["wandb_run_id"]) as tracker, stop_signals() as stop:
         base["wandb_run_id"] = tracker.run_id
+        last_step = mirror.steps_through(len(rows), len(data.train_x), cfg.trainer.batch_size)
+        mirror.catch_up(tracker, run_dir, rows, last_step)  # resumed: W&B first gets what it lacks of the record
         record.write_summary(summarize(rows, status, base))
         try:
             while status == "running":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
 
 from sgdtricks.config import grid, studies
 from sgdtricks.config.grid import GridRun
@@ -39,8 +40,9 @@ def statuses(profile_dir: Path, runs: list[GridRun]) -> dict[str, str]:
             for run in runs}
 
 
-def check_data(profile: str, overrides: list[str]) -> None:
-    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first.
+def check_data(profile: str, overrides: list[str]) -> DictConfig:
+    """Load (for torchvision data: download and checksum) the data once, so a data problem stops us first;
+    returns the config every job shares (its logger says where the report runs go).
 
     `overrides` as the jobs get them; sweeps (seed=0,1) and hydra/ ones do not change the data and are left out.
     """
@@ -50,6 +52,7 @@ def check_data(profile: str, overrides: list[str]) -> None:
     data = load_data(cfg.data, torch.device("cpu"))
     source = cfg.data.get("path") or f"{cfg.data.name} in {cfg.data.root}"
     print(f"data: {source}: {len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test images")
+    return cfg
 
 
 def measured_base_lr(profile_dir: Path) -> float:
@@ -119,7 +122,7 @@ def reproduce(args: argparse.Namespace) -> int:
     failed = []
     with exclusive(runs / ".reproduce.lock", f"another make reproduce is running on {runs}; wait for it, "
                                              f"or use another RUNS="):
-        check_data(profile, [*data, *args.overrides])
+        common = check_data(profile, [*data, *args.overrides])
         print()
         planned = plan.plan(profile, data, args.overrides, args.runs, args.jobs, plan.measured_base_lr(runs)[0],
                             chosen, candidates=[])  # make plan measures the other JOBS values
@@ -142,7 +145,7 @@ def reproduce(args: argparse.Namespace) -> int:
     if not args.no_reports:
         print()
         quadratic_study(["--out", str(args.reports / "quadratic")])  # before build: its page joins the index
-        build("local", args.runs, args.reports, [profile], to_wandb=True)
+        build("local", args.runs, args.reports, [profile], logger=common.logger)
     if planned["runs"]:
         print(f"\nplan vs actual: projected {planned['projected_s']:.0f} s for {planned['runs']} runs, the studies took "
               f"{studies_s:.0f} s: {studies_s / planned['projected_s']:.2f}x the projection")
