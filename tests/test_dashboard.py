@@ -16,6 +16,7 @@ from conftest import make_npz, run_cli, wandb_records
 
 from sgdtricks.config import studies
 from sgdtricks.dashboard.__main__ import main
+from sgdtricks.dashboard.spec import SECTION_STUDIES
 from sgdtricks.dashboard.save import report, views
 
 PAGE = """# Results: momentum and learning-rate decay, profile `cpu`
@@ -61,7 +62,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_dry_run_prints_a_section_per_study(spec: dict[str, Any]) -> None:
     sections = spec["workspace"]["sections"]
-    assert [s["name"] for s in sections] == list(studies.STUDIES)
+    assert [s["name"] for s in sections] == list(SECTION_STUDIES) == ["lr_tuning", "momentum", "decay"]
     for section in sections:
         assert section["groupby"] and all(panel["groupby"] == section["groupby"] for panel in section["panels"])
         assert {y for panel in section["panels"] for y in panel["y"]} == {"train/loss", "val/loss", "val/acc",
@@ -91,7 +92,7 @@ def test_wandb_objects_are_built_without_network(spec: dict[str, Any], monkeypat
     monkeypatch.setattr(socket.socket, "connect", refuse)
     saved = [view._to_model() for view in views(spec, "someone")]
     assert [v.display_name for v in saved] == [s["view"] for s in spec["workspace"]["sections"]]
-    decay = saved[list(studies.STUDIES).index("decay")].spec.section.run_sets[0]
+    decay = saved[list(SECTION_STUDIES).index("decay")].spec.section.run_sets[0]
     assert [key.name for key in decay.grouping] == ["scheduler.name.value", "optimizer.momentum.value"]
     page = report(spec, "someone")
     assert page.title == spec["report"]["title"] and len(page.blocks) == len(spec["report"]["blocks"])

@@ -37,6 +37,9 @@ from sgdtricks.reports.figures import LABELS
 # The config keys each study's cells differ in (besides the seed): the reports' own, so the dashboard groups
 # runs exactly as the tables and figures of reports/<profile>/ do.
 CELLS = {"lr_tuning": lr_tuning.CELL, "momentum": momentum.CELL, "decay": decay.CELL}
+# The studies with a live section: those whose runs log per epoch. The stability studies' runs log per step
+# (step/sharpness against global_step); their figures reach the report through the results page.
+SECTION_STUDIES = tuple(s for s in studies.STUDIES if s not in studies.STABILITY_STUDIES)
 SERIES = ("train_loss", "val_loss", "val_acc", "test_acc", "lr")  # metrics.csv columns, one panel each
 LOG_Y = ("train_loss", "lr")  # as in the paper figures: losses and lrs span decades
 AGGREGATE, BAND = "mean", "stderr"  # the line of a group of seeds, and its band
@@ -117,7 +120,7 @@ def report(page: Path, profile: str, sections: dict[str, dict[str, Any]]) -> dic
 def dashboard(profile: str, project: str, entity: str | None, base_lr: float, reports: Path) -> dict[str, Any]:
     """The workspace (a section per study) and, when reports/<profile>/README.md exists, the report."""
     name = f"{project} {profile}"
-    sections = {study: section(study, profile, base_lr, name) for study in studies.STUDIES}
+    sections = {study: section(study, profile, base_lr, name) for study in SECTION_STUDIES}
     page = reports / profile / "README.md"
     return {"profile": profile, "project": project, "entity": entity, "base_lr": base_lr,
             "workspace": {"name": name, "sections": list(sections.values())},

@@ -10,7 +10,9 @@ import pandas as pd
 
 LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "$": r"\$",
                  "{": r"\{", "}": r"\}", "±": r"$\pm$", "−": "$-$", "β": r"$\beta$", "Δ": r"$\Delta$",
-                 "≥": r"$\geq$", "×": r"$\times$", "—": "---"}
+                 "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$", "—": "---", "α": r"$\alpha$", "γ": r"$\gamma$",
+                 "η": r"$\eta$", "κ": r"$\kappa$", "λ": r"$\lambda$", "√": r"$\surd$", "≈": r"$\approx$",
+                 "₀": r"$_0$"}
 
 
 @dataclass
