@@ -137,7 +137,7 @@ def test_every_key_a_panel_names_is_one_a_run_logs(spec: dict[str, Any], synthet
                                                      tmp_path: Path) -> None:
     """A momentum-study run (β = 0.9 at the base lr, also decay's constant cell) trained offline for 2 epochs."""
     run_dir = tmp_path / "run"
-    result = run_cli("study=momentum", "profile=cpu", "base_lr=0.05", "+arm=momentum_09", "seed=10", "data=npz",
+    result = run_cli("study=momentum", "profile=cpu", "base_lr=0.05", "+arm=momentum_09", "seed=20", "data=npz",
                      f"data.path={synthetic_npz}", "data.train_subset=null", "model.widths=[8,16,32]",
                      "trainer.epochs=2", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
