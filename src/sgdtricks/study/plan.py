@@ -43,7 +43,8 @@ from sgdtricks.record.files import DONE_STATUSES, RunRecord
 from sgdtricks.record.tracking import open_tracker
 from sgdtricks.reports.collect import study_runs
 from sgdtricks.reports.stats import choose_base_lr, run_summaries
-from sgdtricks.run import augment, runtime, setup
+from sgdtricks.models import MLP
+from sgdtricks.run import augment, runtime, setup, stability
 from sgdtricks.run.data import DeviceData, load_data, split_train_val
 from sgdtricks.run.loop import evaluate, train_epoch
 
@@ -145,8 +146,30 @@ def planned_runs(profile: str, profile_dir: Path, extra: Sequence[str], base_lr:
         cfg = configs[run.config_hash]
         summary = RunRecord(profile_dir / run.run_key).read_summary() or {}
         done = summary.get("status") in DONE_STATUSES
-        planned.append(PlannedRun(run, cfg, 0 if done else cfg.trainer.epochs - summary.get("epochs_completed", 0)))
+        left = 1 if is_stability(cfg) else cfg.trainer.epochs - summary.get("epochs_completed", 0)  # one pass
+        planned.append(PlannedRun(run, cfg, 0 if done else left))
     return planned, sizes
+
+
+def is_stability(cfg: DictConfig) -> bool:
+    """A run of the stability studies (trainer=stability): steps of a tanh MLP, not epochs of the CNN."""
+    return cfg.trainer.get("name") == "stability"
+
+
+def stability_run_s(cfg: DictConfig, shape: Shape, device: torch.device) -> float:
+    """Seconds of one stability run like `cfg`: its first measurement interval (measure_every steps and two
+    measurements) timed on random images of its size at a small lr, scaled to its steps. An upper bound for
+    the stability map, whose diverging runs stop at once."""
+    settings = stability.settings(cfg.trainer)
+    n = cfg.trainer.images
+    torch.manual_seed(0)
+    x = torch.randn(n, shape.channels, shape.side, shape.side, device=device)
+    y = torch.nn.functional.one_hot(torch.arange(n, device=device) % shape.classes, shape.classes).float()
+    model = MLP(shape.channels, shape.classes, cfg.trainer.widths, cfg.trainer.activation, shape.side).to(device)
+    optimizer = setup.instantiate(OmegaConf.merge(cfg.optimizer, {"lr": 1e-3}), model.parameters())
+    t0 = time.perf_counter()
+    stability.run(model, optimizer, x, y, dataclasses.replace(settings, steps=settings.measure_every), 0)
+    return (time.perf_counter() - t0) * settings.steps / settings.measure_every
 
 
 def synthetic(shape: Shape, train: int, val: int, test: int, device: torch.device) -> DeviceData:
@@ -302,7 +325,7 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
     planned, sizes = planned_runs(profile, profile_dir, [*data, *extra], lr_overrides, chosen)
     compose_s = (time.perf_counter() - t0) / sum(sizes.values())  # Hydra composes each job's config once more
     pending = [p for p in planned if p.epochs_left]
-    epochs = sum(p.epochs_left for p in pending)
+    epochs = sum(p.epochs_left for p in pending if not is_stability(p.cfg))
     print(f"plan: data {source}: {shape.train} train / {shape.val} val / {shape.test} test images")
     print(lr_note)
     print("studies: " + ", ".join(f"{s} {n} runs" for s, n in sizes.items())
@@ -323,6 +346,16 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
 def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device, jobs: int,
                candidates: Sequence[int] | None, batches: int | None, n_studies: int, compose_s: float) -> float:
     """Measure each kind of pending run on this device, print the projections; returns the one for `jobs`."""
+    steps = [p for p in pending if is_stability(p.cfg)]
+    pending = [p for p in pending if not is_stability(p.cfg)]
+    probes: dict[str, float] = {}
+    for p in steps:  # runs equal but for lr, momentum and seed take one probe
+        key = str(OmegaConf.to_container(p.cfg.trainer, resolve=True))
+        probes[key] = probes.get(key) or stability_run_s(p.cfg, shape, device)
+    steps_s = sum(probes[str(OmegaConf.to_container(p.cfg.trainer, resolve=True))] for p in steps)
+    if steps:
+        print(f"stability studies: {len(steps)} runs of a tanh MLP (sharpness measured as it trains), probed on "
+              f"{provenance.device_name(device)}: {duration(steps_s)} (an upper bound: a diverging run stops early)")
     groups = {cost_key(p.cfg): p.cfg for p in pending}
     burst = batches or (50 if device.type == "cuda" else 10)
     costs = {}
@@ -337,10 +370,11 @@ def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device
               f"{c.train_images_per_s:,.0f} training images/s, evaluation {c.eval_images_per_s:,.0f} images/s "
               f"-> {c.epoch_s:.2f} s per epoch, +{c.checkpoint_s:.2f} s record writes, +{c.start_s:.1f} s run start")
     studies_s = n_studies * process_start_s()
-    projections = {1: projected_s(pending, costs, {key: c.epoch_s for key, c in costs.items()}, 1, studies_s)}
+    projections = {1: projected_s(pending, costs, {key: c.epoch_s for key, c in costs.items()}, 1, studies_s)
+                   + steps_s}
     for k in sorted({*(job_candidates(device) if candidates is None else candidates), jobs} - {1}):
         shared = {key: concurrent_epoch_s(cfg, shape, device, burst, k) for key, cfg in groups.items()}
-        projections[k] = projected_s(pending, costs, shared, k, studies_s)
+        projections[k] = projected_s(pending, costs, shared, k, studies_s) + steps_s / k
     best = min(projections, key=projections.get)
     for k, seconds in projections.items():
         print(f"projected with JOBS={k}: {duration(seconds)} ({seconds:.0f} s)"
