@@ -64,7 +64,11 @@ wandb-sync: install ## rebuild cut-short W&B runs from their records, upload the
 dashboard: install ## save the W&B views (a section per study) and report of PROFILE (default cpu; ARGS="--entity E --dry-run")
 	$(PY) -m sgdtricks.dashboard --profile $(or $(PROFILE),cpu) --reports $(REPORTS) $(ARGS)
 
-.PHONY: bench
+# The measuring scripts' data: DATA / DATA_PATH, else the CIFAR-10 subset beside the project when present, else cifar10.
+SCRIPT_DATA = $(if $(DATA_PATH),data=$(or $(DATA),npz) data.path=$(DATA_PATH),$(if $(DATA),data=$(DATA),$(if \
+	  $(wildcard ../shared/datasets/cifar10-subset.npz),data=npz data.path=../shared/datasets/cifar10-subset.npz,data=cifar10)))
+
+.PHONY: bench candidates
 bench: install ## images/s: our training path vs torchvision DataLoader vs model alone -> reports/bench.{md,csv} (DATA= DATA_PATH= ARGS=)
 	$(PY) scripts/bench.py $(SCRIPT_DATA) $(ARGS)
 
