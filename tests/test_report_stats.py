@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from sgdtricks.errors import UserError
-from sgdtricks.reports.sections import Comparison, cell_results, differences
+from sgdtricks.reports.sections import Comparison, cell_results, describe, differences
 from sgdtricks.reports.stats import (check_unique_seeds, default_target, detectable_difference, paired_difference,
                                      run_summaries)
 from sgdtricks.reports.tables import latex, markdown
@@ -131,3 +131,13 @@ def test_regime_needs_a_drop_within_the_run(tmp_path: Path) -> None:
     from sgdtricks.reports.regime import regime
 
     assert regime(decay_frame(lambda e: 0.5, epochs=10, step_size=20), tmp_path, 0.9) is None
+
+
+def test_cells_identical_in_every_seed_pair_are_said_to_be_so() -> None:
+    """A plateau run that never cut its lr is the constant run: no spread, so no 'smallest resolvable' size."""
+    same = runs_table({0.9: [0.60, 0.62, 0.61], 0.0: [0.60, 0.62, 0.61]})
+    d = paired_difference(same, {"optimizer.momentum": 0.9}, {"optimizer.momentum": 0.0}, "final_test_acc")
+    assert "identical results in every seed pair" in describe(d)
+    apart = runs_table({0.9: [0.60, 0.62, 0.61], 0.0: [0.59, 0.63, 0.61]})
+    d = paired_difference(apart, {"optimizer.momentum": 0.9}, {"optimizer.momentum": 0.0}, "final_test_acc")
+    assert "identical" not in describe(d) and "resolve differences of" in describe(d)

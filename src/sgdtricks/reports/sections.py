@@ -146,6 +146,8 @@ def describe(d: dict, scale: float = 100.0, unit: str = " pp", digits: int = 1, 
     if d["n"] == 1:
         return f"{text} (one seed pair, no interval)"
     diverged = f", {d['diverged']} pairs left out: a run diverged" if d.get("diverged") else ""
+    if d["lo"] == d["hi"] == 0:  # no spread to test: the two cells ran the same numbers in every seed pair
+        return f"{text} ({d['n']} seeds{diverged}): the two cells gave identical results in every seed pair"
     resolvable = (f"; these seeds resolve differences of {scale * d['detectable']:.{digits}f}{unit} or more"
                   if smallest and sign(d) == 0 and math.isfinite(d.get("detectable", math.nan)) else "")
     return f"{text} (95% CI, {d['n']} seeds{diverged}){resolvable}"
