@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sgdtricks.reports.__main__ import main as reports_main
 from sgdtricks.reports.page import update_readme_headline
 
 
@@ -39,3 +40,12 @@ def test_no_markers_or_reports_elsewhere_leave_the_readme_alone(tmp_path: Path) 
     readme.write_text("<!-- headline:cpu -->\n<!-- /headline -->\n")
     assert not update_readme_headline(readme, tmp_path / "elsewhere" / "reports", "cpu")  # not under the repo
     assert readme.read_text() == "<!-- headline:cpu -->\n<!-- /headline -->\n"
+
+
+def test_the_explicit_step_refreshes_every_profile_with_a_page(tmp_path: Path) -> None:
+    """`python -m sgdtricks.reports --no-build --readme README.md`, the step make reproduce and make reports run."""
+    fake_profile(tmp_path / "reports")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- headline:cpu -->\nstale\n<!-- /headline -->\n")
+    assert reports_main(["--no-build", "--out", str(tmp_path / "reports"), "--readme", str(readme)]) == 0
+    assert "stale" not in readme.read_text() and "| β = 0.9 | 47.2 |" in readme.read_text()

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                                     f"logger.entity={args.entity or 'null'}").logger if args.wandb else None
             build(args.source, args.runs, args.out, args.profile, args.project, args.entity, logger)
         if args.readme:
-            for profile in args.profile or sorted(p.parent.name for p in args.out.glob("*/data/provenance.json")):
+            for profile in args.profile or sorted(p.parent.parent.name for p in args.out.glob("*/data/provenance.json")):
                 if update_readme_headline(args.readme, args.out, profile):
                     print(f"reports: headline of profile {profile} refreshed in {args.readme}")
     except UserError as exc:

@@ -14,25 +14,34 @@ from sgdtricks.reports.tables import Table, markdown
 
 
 def provenance(frame: pd.DataFrame, profile: str, base_lr: str) -> dict[str, str]:
-    """Where the numbers come from, read from the runs themselves (so a rebuild gives the same page)."""
+    """Where the numbers come from, read from the runs themselves (so a rebuild gives the same page). The data,
+    model and training rows describe the epoch-trained studies; the stability studies' MLP runs have their own
+    section (and a run two studies share is counted once in the total, in each study's count)."""
     runs = frame.drop_duplicates("run")
+    trainer = runs["trainer.name"] if "trainer.name" in runs else pd.Series("", index=runs.index)
+    epoch_runs = runs[trainer.ne("stability")]
 
-    def values(column: str) -> str:
-        return ", ".join(sorted(runs[column].dropna().astype(str).unique())) if column in runs else "?"
+    def values(column: str, of: pd.DataFrame = runs) -> str:
+        if column not in of:
+            return "?"
+        found = of[column].dropna()
+        return ", ".join(sorted({f"{v:g}" if isinstance(v, float) else str(v) for v in found}))
 
     data = runs["data.name"].astype(str)
     if "data.path" in runs:
         data = data.where(runs["data.path"].isna(), data + " " + runs["data.path"].astype(str))
-    per_study = runs.groupby("study")
+    per_study = frame.drop_duplicates(["study", "run"]).groupby("study")
     return {
         "profile": profile,
         "data": ", ".join(sorted(data.unique())),
-        "images (train / val / test)": f"{values('train_images')} / {values('val_images')} / {values('test_images')}",
-        "model": f"{values('model.name')} {values('model.widths')}",
-        "training": (f"{values('trainer.epochs')} epochs, batch {values('trainer.batch_size')}, weight decay "
-                     f"{values('optimizer.weight_decay')}, augmentation (crop + flip) {values('data.augment')}"),
+        "images (train / val / test)": (f"{values('train_images', epoch_runs)} / {values('val_images', epoch_runs)} / "
+                                        f"{values('test_images', epoch_runs)}"),
+        "model": f"{values('model.name', epoch_runs)} {values('model.widths', epoch_runs)}",
+        "training": (f"{values('trainer.epochs', epoch_runs)} epochs, batch {values('trainer.batch_size', epoch_runs)}, "
+                     f"weight decay {values('optimizer.weight_decay', epoch_runs)}, augmentation (crop + flip) "
+                     f"{values('data.augment', epoch_runs)}"),
         "base lr": base_lr,
-        "runs": f"{len(runs)} ({', '.join(f'{s}: {len(g)}' for s, g in per_study)})",
+        "runs": f"{len(runs)} distinct ({', '.join(f'{s}: {len(g)}' for s, g in per_study)})",
         "seeds": ", ".join(f"{s}: {g['seed'].nunique()}" for s, g in per_study),
         "device": values("device_name"),
         "versions": "; ".join(f"{c.removeprefix('versions.')} {values(c)}" for c in runs if c.startswith("versions.")),
