@@ -31,7 +31,8 @@ def write_record(run_dir: Path, data: Path, seed: int) -> None:
 DAMAGE = {
     "damaged config": (lambda d: (d / ".hydra" / "config.yaml").write_text("optimizer: [unclosed\n"),
                        ".hydra/config.yaml is damaged"),
-    "older metrics.csv": (lambda d: (d / "metrics.csv").write_text(",".join(METRIC_COLUMNS[:-2]) + "\n1,0.05\n"),
+    "older metrics.csv": (lambda d: (d / "metrics.csv").write_text(",".join(  # record version 1's columns
+        c for c in METRIC_COLUMNS if c not in ("grad_norm", "momentum_norm")) + "\n1,0.05\n"),
                           "metrics.csv lacks the columns grad_norm, momentum_norm"),
     "older record": (lambda d: (d / "summary.json").write_text(json.dumps(
         {**json.loads((d / "summary.json").read_text()), "record_version": 2})), "record version 2"),
