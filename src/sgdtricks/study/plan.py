@@ -348,11 +348,13 @@ def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device
     """Measure each kind of pending run on this device, print the projections; returns the one for `jobs`."""
     steps = [p for p in pending if is_stability(p.cfg)]
     pending = [p for p in pending if not is_stability(p.cfg)]
-    probes: dict[str, float] = {}
-    for p in steps:  # runs equal but for lr, momentum and seed take one probe
+    probes: dict[str, float] = {}  # runs equal but for lr, momentum and seed share one probe
+    steps_s = 0.0
+    for p in steps:
         key = str(OmegaConf.to_container(p.cfg.trainer, resolve=True))
-        probes[key] = probes.get(key) or stability_run_s(p.cfg, shape, device)
-    steps_s = sum(probes[str(OmegaConf.to_container(p.cfg.trainer, resolve=True))] for p in steps)
+        if key not in probes:
+            probes[key] = stability_run_s(p.cfg, shape, device)
+        steps_s += probes[key]
     if steps:
         print(f"stability studies: {len(steps)} runs of a tanh MLP (sharpness measured as it trains), probed on "
               f"{provenance.device_name(device)}: {duration(steps_s)} (an upper bound: a diverging run stops early)")
