@@ -40,6 +40,13 @@ class GridRun:
     run_key: str
 
 
+def fixed_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides every job of a multirun gets as given: neither a sweep (seed=0,1) nor Hydra's own
+    (hydra/launcher=..., hydra.sweep.dir=...)."""
+    return [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides))
+            if not (o.is_sweep_override() or o.is_hydra_override())]
+
+
 def job_overrides(study: str, profile: str, extra: Sequence[str] = ()) -> list[list[str]]:
     """The overrides of every job of `python -m sgdtricks.train -m study=S profile=P EXTRA`, in launch order.
 
@@ -48,8 +55,8 @@ def job_overrides(study: str, profile: str, extra: Sequence[str] = ()) -> list[l
     parser = OverridesParser.create()
     arguments = [o.input_line for o in parser.parse_overrides([f"study={study}", f"profile={profile}", *extra])
                  if not o.is_hydra_override()]
-    fixed = [o.input_line for o in parser.parse_overrides(arguments) if not o.is_sweep_override()]
-    params = [f"{k}={v}" for k, v in compose_config(*fixed, hydra_node=True).hydra.sweeper.params.items()]
+    sweeper = compose_config(*fixed_overrides(arguments), hydra_node=True).hydra.sweeper
+    params = [f"{k}={v}" for k, v in sweeper.params.items()]
     (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides([*params, *arguments]), None)
     return jobs
 

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from sgdtricks.config import grid, studies
@@ -46,9 +45,7 @@ def check_data(profile: str, overrides: list[str]) -> DictConfig:
 
     `overrides` as the jobs get them; sweeps (seed=0,1) and hydra/ ones do not change the data and are left out.
     """
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    single = [o.input_line for o in parsed if not (o.is_sweep_override() or o.is_hydra_override())]
-    cfg = studies.compose_config(f"profile={profile}", *single)
+    cfg = studies.compose_config(f"profile={profile}", *grid.fixed_overrides(overrides))
     data = load_data(cfg.data, torch.device("cpu"))
     source = cfg.data.get("path") or f"{cfg.data.name} in {cfg.data.root}"
     print(f"data: {source}: {len(data.train_x)} train / {len(data.val_x)} val / {len(data.test_x)} test images")
