@@ -5,6 +5,7 @@ present), composed configs, runs."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sgdtricks.config.studies import compose_config  # noqa: F401  (tests compose configs as the orchestrator does)
+from sgdtricks.record.files import SPARSE_COLUMNS
+from sgdtricks.record.tracking import EPOCH_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -132,3 +136,14 @@ def wandb_run_summary(run_dir: Path) -> dict:
 def wandb_records(offline_run: Path) -> list[dict]:
     """An offline run's records (run, config, history, summary, artifact, ...), one dict per record."""
     return [json.loads(line) for line in wandb_leet(offline_run).splitlines() if line.strip()]
+
+
+def assert_epoch_mirrored(row: dict, expected: pd.Series) -> None:
+    """One W&B history row of an epoch holds that epoch's metrics.csv values; a sparse column (the test split,
+    sharpness) is absent exactly where the record has NaN, never logged as a NaN placeholder."""
+    for column, key in EPOCH_KEYS.items():
+        if column in SPARSE_COLUMNS:
+            assert (key in row) == math.isfinite(expected[column]), (column, key)
+            if key not in row:
+                continue
+        assert float(row[key]) == pytest.approx(expected[column], rel=1e-12, nan_ok=True), (column, key)  # "NaN" str

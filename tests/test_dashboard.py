@@ -65,8 +65,7 @@ def test_dry_run_prints_a_section_per_study(spec: dict[str, Any]) -> None:
     assert [s["name"] for s in sections] == list(SECTION_STUDIES) == ["lr_tuning", "momentum", "decay"]
     for section in sections:
         assert section["groupby"] and all(panel["groupby"] == section["groupby"] for panel in section["panels"])
-        assert {y for panel in section["panels"] for y in panel["y"]} == {"train/loss", "val/loss", "val/acc",
-                                                                          "test/acc", "lr"}
+        assert {y for panel in section["panels"] for y in panel["y"]} == {"train/loss", "val/loss", "val/acc", "lr"}
         assert section["runs"]["config"]["profile"] == "cpu"
     momentum = next(s for s in sections if s["name"] == "momentum")
     assert sorted(momentum["runs"]["tags"]) == sorted([["constant", f"m{m}", "lr0.05"] for m in ("0", "0.5", "0.9",

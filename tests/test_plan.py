@@ -74,12 +74,15 @@ def test_torchvision_data_not_downloaded_has_its_published_split_sizes(tmp_path:
     assert "published sizes" in source
 
 
-def test_a_tiny_plan_prints_its_counts_and_a_last_line_that_agrees(small_npz: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture) -> None:
+def test_a_tiny_plan_prints_its_counts_its_fastest_jobs_and_an_agreeing_last_line(
+        small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     result = plan.plan("cpu", ["data=npz", f"data.path={small_npz}"],
-                       ["model.widths=[4]", "trainer.epochs=2", "logger=none"], tmp_path, jobs=1, chosen=["lr_tuning"],
-                       candidates=[], batches=1)
+                       ["model.widths=[4]", "trainer.epochs=2", "logger=none"], tmp_path, jobs=None,
+                       chosen=["lr_tuning"], candidates=[2], batches=1)  # JOBS=auto, choosing between 1 and 2
     out = capsys.readouterr().out
+    projected = {int(k): float(s) for k, s in re.findall(r"projected with JOBS=(\d+): .* \((\d+) s\)", out)}
+    assert set(projected) == {1, 2}
+    assert result["jobs"] == min(projected, key=projected.get) and f"JOBS=auto: {result['jobs']}," in out
     last = re.fullmatch(r"plan: profile=cpu runs=(\d+) epochs=(\d+) projected_s=(\d+) device=cpu",
                         out.strip().splitlines()[-1])
     assert last, out
@@ -90,3 +93,12 @@ def test_a_tiny_plan_prints_its_counts_and_a_last_line_that_agrees(small_npz: Pa
     assert "MFLOPs per training image" in out and "stands in for it" in out
     assert plan_summary(out) == {"profile": "cpu", "runs": str(runs), "epochs": str(epochs),
                                  "projected_s": last[3], "device": "cpu"}  # what reports/gpu/README.md reads
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_a_bad_jobs_value_is_refused_in_one_line(text: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        plan.main(["--jobs", text])
+    assert stop.value.code == 2
+    assert f"JOBS={text} is invalid: it must be auto or an integer >= 1" in capsys.readouterr().err
+    assert plan.jobs_value("auto") is None and plan.jobs_value("3") == 3

@@ -37,8 +37,8 @@ def study_runs(small_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OMP_NUM_THREADS", "1")  # tiny models: a second thread only waits, worse on a busy machine
         for study, cells in CELLS.items():
-            code = reproduce.main(["--profile", "cpu", "--studies", study, "--data", "npz", "--data-path",
-                                   str(small_npz), "--runs", str(runs), "--no-reports", *TINY, *cells])
+            code = reproduce.main(["--profile", "cpu", "--studies", study, "--jobs", "1", "--data", "npz",
+                                   "--data-path", str(small_npz), "--runs", str(runs), "--no-reports", *TINY, *cells])
             assert code == 0, study
     return runs
 

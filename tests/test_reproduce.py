@@ -25,8 +25,8 @@ ENV = {"OMP_NUM_THREADS": "1"}  # tiny models: a second thread only waits, worse
 
 
 def reproduce_args(data: Path, runs: Path, *extra: str) -> list[str]:
-    return ["--profile", "cpu", "--studies", "lr_tuning", "--data", "npz", "--data-path", str(data), "--runs",
-            str(runs), "--no-reports", *TINY, *extra]
+    return ["--profile", "cpu", "--studies", "lr_tuning", "--jobs", "1", "--data", "npz", "--data-path", str(data),
+            "--runs", str(runs), "--no-reports", *TINY, *extra]
 
 
 def reproduce_cli(*args: str) -> subprocess.Popen:
@@ -116,7 +116,7 @@ def test_profile_is_full_with_a_cuda_gpu_else_cpu_and_profile_overrides(monkeypa
 
 def test_a_measured_base_lr_needs_the_lr_tuning_runs(small_npz: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
-    code = reproduce.main(["--profile", "cpu", "--studies", "momentum", "--data", "npz", "--data-path",
+    code = reproduce.main(["--profile", "cpu", "--studies", "momentum", "--jobs", "1", "--data", "npz", "--data-path",
                            str(small_npz), "--runs", str(tmp_path), "--no-reports"])
     err = capsys.readouterr().err
     assert code == 2 and "make study STUDY=lr_tuning" in err and err.count("\n") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import compose_config, run_cli, wandb_records
-from sgdtricks.record.files import METRIC_COLUMNS, TIME_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS, SPARSE_COLUMNS, TIME_COLUMNS
+from sgdtricks.record.metrics import improves_best_val
 from sgdtricks.record.tracking import EPOCH_KEYS
 from sgdtricks.run.trainer import train
 
@@ -64,7 +66,12 @@ def test_offline_wandb_run_holds_the_same_values(cli_run) -> None:
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert history["epoch"].tolist() == metrics["epoch"].tolist()
     for column, key in EPOCH_KEYS.items():
-        assert history[key].tolist() == pytest.approx(metrics[column].tolist(), rel=1e-12), column
+        if column in SPARSE_COLUMNS:  # logged only where measured: never a NaN placeholder
+            logged = history[key] if key in history else pd.Series(math.nan, index=history.index)
+            assert logged.isna().tolist() == metrics[column].isna().tolist(), column
+        else:
+            logged = history[key]
+        assert logged.tolist() == pytest.approx(metrics[column].tolist(), rel=1e-12, nan_ok=True), column
 
 
 def test_same_seed_gives_identical_metrics(small_npz: Path, tmp_path: Path) -> None:
@@ -86,3 +93,21 @@ def test_finished_run_is_not_trained_again(small_npz: Path, tmp_path: Path, caps
     assert train(cfg, tmp_path)["updated"] == first["updated"]
     assert (tmp_path / "metrics.csv").stat().st_mtime_ns == before
     assert "already finished" in capsys.readouterr().out
+
+
+def test_the_test_split_is_evaluated_only_where_a_reported_number_reads_it(small_npz: Path, tmp_path: Path) -> None:
+    summary = train(compose_config("data=npz", f"data.path={small_npz}", "trainer.epochs=6", *TINY), tmp_path)
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    new_best = metrics["val_acc"] > metrics["val_acc"].cummax().shift(fill_value=-1.0)  # strictly: ties keep the first
+    assert metrics["test_acc"].notna().tolist() == (new_best | (metrics["epoch"] == 6)).tolist()
+    assert metrics["test_loss"].notna().tolist() == metrics["test_acc"].notna().tolist()
+    best = metrics.loc[metrics["val_acc"].idxmax()]  # idxmax: the first of ties
+    assert summary["test_acc_at_best_val"] == best["test_acc"] and math.isfinite(best["test_acc"])
+    assert summary["final_test_acc"] == metrics["test_acc"].iloc[-1] and math.isfinite(summary["final_test_acc"])
+
+
+@pytest.mark.parametrize(("earlier", "val_acc", "improves"), [
+    ([], 0.1, True), ([0.3, 0.5], 0.5, False), ([0.3, 0.5], 0.51, True), ([0.3, math.nan], 0.4, True),
+    ([0.3], math.nan, False)])
+def test_a_new_best_validation_epoch_is_strictly_better(earlier: list[float], val_acc: float, improves: bool) -> None:
+    assert improves_best_val([{"val_acc": v} for v in earlier], val_acc) is improves

@@ -12,12 +12,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_npz, run_cli, start_cli, wandb_records
+from conftest import assert_epoch_mirrored, make_npz, run_cli, start_cli, wandb_records
 from omegaconf import OmegaConf
 
 from sgdtricks.record import mirror, tracking
 from sgdtricks.record.identity import run_key
-from sgdtricks.record.tracking import EPOCH_KEYS
 from sgdtricks.study import wandb_cli
 
 EPOCHS, BATCH, LOG_EVERY = 5, 32, 2
@@ -63,8 +62,7 @@ def assert_mirrors_the_record(offline_run: Path, run_dir: Path) -> list[dict[str
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert [row["epoch"] for row in epochs] == metrics["epoch"].tolist()
     for row, (_, expected) in zip(epochs, metrics.iterrows()):
-        for column, key in EPOCH_KEYS.items():
-            assert float(row[key]) == pytest.approx(expected[column], rel=1e-12, nan_ok=True), (column, key)
+        assert_epoch_mirrored(row, expected)
     return [row for row in rows if "global_step" in row]
 
 

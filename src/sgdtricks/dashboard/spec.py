@@ -40,7 +40,7 @@ CELLS = {"lr_tuning": lr_tuning.CELL, "momentum": momentum.CELL, "decay": decay.
 # The studies with a live section: those whose runs log per epoch. The stability studies' runs log per step
 # (step/sharpness against global_step); their figures reach the report through the results page.
 SECTION_STUDIES = tuple(s for s in studies.STUDIES if s not in studies.STABILITY_STUDIES)
-SERIES = ("train_loss", "val_loss", "val_acc", "test_acc", "lr")  # metrics.csv columns, one panel each
+SERIES = ("train_loss", "val_loss", "val_acc", "lr")  # metrics.csv columns, one panel each (test: in the summary)
 LOG_Y = ("train_loss", "lr")  # as in the paper figures: losses and lrs span decades
 AGGREGATE, BAND = "mean", "stderr"  # the line of a group of seeds, and its band
 

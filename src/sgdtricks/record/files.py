@@ -39,7 +39,10 @@ RECORD_VERSION = 4  # 2: metrics.csv gained grad_norm, momentum_norm; 3: config_
 CHECKPOINT_FORMAT = "sgdtricks-checkpoint-v2"
 HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into .hydra/ at every start
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "epoch_time_s",
-                  "train_time_s", "grad_norm", "momentum_norm", "sharpness"]  # see run/diagnostics.py; sharpness: NaN unless measured
+                  "train_time_s", "grad_norm", "momentum_norm", "sharpness"]  # see run/diagnostics.py
+# Measured at some epochs only, NaN at the others (which W&B does not get): the test split where a reported number
+# reads it (record/metrics.py: the last epoch and each new best validation epoch), sharpness every sharpness_every.
+SPARSE_COLUMNS = ("test_loss", "test_acc", "sharpness")
 TIME_COLUMNS = ["epoch_time_s", "train_time_s"]  # epoch: training + evaluation; train: the training pass alone
 STEP_METRIC_COLUMNS = ["step", "lr", "train_loss", "sharpness", "batch_sharpness"]  # a stability run's rows
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted")

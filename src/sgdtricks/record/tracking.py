@@ -37,7 +37,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sgdtricks.record.files import METRIC_COLUMNS
+from sgdtricks.record.files import METRIC_COLUMNS, SPARSE_COLUMNS
 from sgdtricks.record.identity import run_key
 
 SPLITS = ("train", "val", "test")
@@ -164,7 +164,9 @@ class WandbTracker:
 
     @guarded
     def log_epoch(self, row: dict[str, float]) -> None:
-        self.run.log({key: row[column] for column, key in EPOCH_KEYS.items() if column in row})
+        """The epoch's row; a sparse column (test split, sharpness) only at the epochs that measured it."""
+        self.run.log({key: row[column] for column, key in EPOCH_KEYS.items()
+                      if column in row and not (column in SPARSE_COLUMNS and math.isnan(row[column]))})
 
     @guarded
     def set_summary(self, summary: dict[str, Any]) -> None:

@@ -52,13 +52,13 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     fig, axes = plt.subplots(2, len(momenta), figsize=(3.4 * len(momenta), 5.6), layout="constrained",
                              sharex=True, squeeze=False)
     for column, momentum in enumerate(momenta):
-        for row, metric in enumerate(("val_loss", "test_acc")):
+        for row, metric in enumerate(("val_loss", "val_acc")):
             curves(axes[row][column], frame[frame["optimizer.momentum"] == momentum], metric, colors)
             axes[row][column].set_title(f"β = {momentum:g}" if row == 0 else "")
     fig.suptitle(f"lr decay from {base_lr:g}: {note}", fontsize=10)
     legend(fig, colors, "", diverged=bool((frame["status"] == "diverged").any()))
     save_figure(fig, figures, "decay")
-    sec.figures.append(("decay", "Validation loss and test accuracy per epoch for each scheduler, without "
+    sec.figures.append(("decay", "Validation loss and accuracy per epoch for each scheduler, without "
                                  "momentum (left) and with momentum 0.9 (right)."))
     measured = regime(frame, figures, momenta[-1])
     if measured is not None:

@@ -43,13 +43,14 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
         present = [lab for lab in labels if lab in set(frame["label"])]
         if not present:
             return
-        fig = curve_figure(frame[frame["label"].isin(present)], ["train_loss", "test_acc"], palette(present),
+        fig = curve_figure(frame[frame["label"].isin(present)], ["train_loss", "val_acc"], palette(present),
                            f"momentum at lr {base_lr:g}: {note}", "")
         save_figure(fig, figures, name)
         sec.figures.append((name, caption))
 
     figure("momentum", [beta[0.0], beta[0.9]],
-           f"Train loss (log axis) and test accuracy per epoch with momentum 0.9 and without, at lr {base_lr:g}.")
+           f"Train loss (log axis) and validation accuracy per epoch with momentum 0.9 and without, at lr {base_lr:g} "
+           f"(the test split is evaluated only where a table reads it: the last and the best-validation epoch).")
     figure("momentum_sweep", list(beta.values()), f"The same for β = 0, 0.5, 0.9 and 0.99 at lr {base_lr:g}.")
     figure("effective_step", [beta[0.0], beta[0.9], control],
            f"Momentum 0.9 at lr {base_lr:g} against plain SGD at the same lr and at its effective step {control_lr:g}.")

@@ -8,19 +8,23 @@ The `run` column holds the W&B run id, which the local record stores as summary.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
 
+from sgdtricks.record.files import SPARSE_COLUMNS
 from sgdtricks.reports.collect import run_frame
 from sgdtricks.record.tracking import EPOCH_AXIS, EPOCH_KEYS
 
 
 def epoch_metrics(run: Any) -> pd.DataFrame:
     """The run's per-epoch history as metrics.csv columns; an epoch logged twice (a resumed run) keeps its last row."""
-    rows = [{column: row[key] for column, key in EPOCH_KEYS.items()}
-            for row in run.scan_history(keys=list(EPOCH_KEYS.values()))]
-    # JSON gives NaN as "NaN" and integral floats (lr 1.0) as ints: back to metrics.csv's types
+    dense = [key for column, key in EPOCH_KEYS.items() if column not in SPARSE_COLUMNS]
+    rows = [{column: row.get(key, math.nan) for column, key in EPOCH_KEYS.items()}
+            for row in run.scan_history() if all(key in row for key in dense)]  # not the per-step rows
+    # a sparse column is logged only where measured (NaN elsewhere); JSON gives NaN as "NaN" and integral floats
+    # (lr 1.0) as ints: back to metrics.csv's types
     metrics = pd.DataFrame(rows, columns=list(EPOCH_KEYS))
     metrics = metrics.astype({column: "int64" if column == EPOCH_AXIS else "float64" for column in EPOCH_KEYS})
     return metrics.drop_duplicates(EPOCH_AXIS, keep="last").sort_values(EPOCH_AXIS, ignore_index=True)

@@ -1,6 +1,6 @@
 """make plan: what `make reproduce` would train for a profile and data, and how long it would take on this device.
 
-    python -m sgdtricks.study.plan [--profile cpu|full] [--data npz --data-path FILE] [--jobs N] [OVERRIDES...]
+    python -m sgdtricks.study.plan [--profile cpu|full] [--data npz --data-path FILE] [--jobs N|auto] [OVERRIDES...]
 
 Counted, not guessed: every study's grid is expanded by config.grid (Hydra's own sweep expansion) and a run two
 studies share is counted once; a run whose record under runs/<profile>/<run_key> is finished or diverged is
@@ -11,7 +11,7 @@ the seconds of one epoch follow from it. The projection is epochs x that, plus e
 checkpoint writes, for JOBS=1 and for as many jobs at once as this device does best.
 
 The last line is machine-readable: `plan: profile=P runs=N epochs=E projected_s=S device=D` (N runs to train,
-E epochs among them, S seconds with the JOBS asked for).
+E epochs among them, S seconds with the JOBS asked for, or with auto the fastest measured).
 """
 
 from __future__ import annotations
@@ -210,7 +210,8 @@ def burst(parts: setup.Parts, data: DeviceData, cfg: DictConfig, epoch: int) -> 
 def measure(cfg: DictConfig, shape: Shape, device: torch.device, batches: int, target_s: float = 5.0) -> Cost:
     """One epoch's seconds for runs like `cfg`: a warm-up batch (allocator, cuDNN autotuning, compilation), a
     pilot batch, then a burst of up to `batches` training batches sized by the pilot to last about `target_s`
-    (a slow device is not kept waiting for minutes); evaluation in the proportion of an epoch's val + test images."""
+    (a slow device is not kept waiting for minutes); evaluation in the proportion of an epoch's val + test images:
+    an upper bound, as a run evaluates its test split only at the last and each new best-validation epoch."""
     runtime.keep_freed_memory()
     bs = cfg.trainer.batch_size
     n = min(shape.train, batches * bs)
@@ -298,6 +299,15 @@ def projected_s(planned: Sequence[PlannedRun], costs: dict[str, Cost], epoch_s: 
     return work / jobs + studies_s
 
 
+def jobs_value(text: str) -> int | None:
+    """argparse type of --jobs (make's JOBS): `auto` -> None (the plan picks), else an integer >= 1."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"JOBS={text} is invalid: it must be auto or an integer >= 1")
+    return int(text)
+
+
 def duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -308,13 +318,13 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jobs: int,
+def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jobs: int | None,
          known_base_lr: float | None = None, chosen: Sequence[str] = studies.STUDIES,
          candidates: Sequence[int] | None = None, batches: int | None = None) -> dict[str, Any]:
-    """Print the plan of `chosen` studies; returns its numbers (runs, epochs, projected_s, device).
+    """Print the plan of `chosen` studies; returns its numbers (runs, epochs, jobs, projected_s, device).
 
     `candidates`: the JOBS values measured besides 1 (default: what suits this device); `jobs` is always
-    measured, and the last line projects for it.
+    measured, and the last line projects for it; None (JOBS=auto) takes the fastest JOBS measured.
     """
     profile_dir = (runs / profile).resolve()
     cfg0 = studies.compose_config(f"profile={profile}", *data, "base_lr=0")
@@ -332,9 +342,10 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
           + f" -> {len(planned)} distinct runs ({sum(sizes.values()) - len(planned)} shared between studies)")
     print(f"done: {len(planned) - len(pending)} of {len(planned)} in {profile_dir}; to train: {len(pending)} runs, "
           f"{epochs} epochs, {epochs * shape.train:,} training images")
-    result = {"runs": len(pending), "epochs": epochs, "projected_s": 0.0, "device": device.type}
+    result = {"runs": len(pending), "epochs": epochs, "jobs": jobs or 1, "projected_s": 0.0, "device": device.type}
     if pending:
-        result["projected_s"] = projection(pending, shape, device, jobs, candidates, batches, len(chosen), compose_s)
+        result["jobs"], result["projected_s"] = projection(pending, shape, device, jobs, candidates, batches,
+                                                           len(chosen), compose_s)
         if result["projected_s"] > 86400:
             print(f"that is {duration(result['projected_s'])} on this {device.type}: the {profile} profile is meant "
                   f"for a CUDA GPU (scripts/gpu_check.sh measures one); PROFILE=cpu is the small version")
@@ -343,9 +354,11 @@ def plan(profile: str, data: Sequence[str], extra: Sequence[str], runs: Path, jo
     return result
 
 
-def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device, jobs: int,
-               candidates: Sequence[int] | None, batches: int | None, n_studies: int, compose_s: float) -> float:
-    """Measure each kind of pending run on this device, print the projections; returns the one for `jobs`."""
+def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device, jobs: int | None,
+               candidates: Sequence[int] | None, batches: int | None, n_studies: int,
+               compose_s: float) -> tuple[int, float]:
+    """Measure each kind of pending run on this device, print the projections; returns `jobs` (None: the fastest
+    JOBS measured) and its projection."""
     steps = [p for p in pending if is_stability(p.cfg)]
     pending = [p for p in pending if not is_stability(p.cfg)]
     probes: dict[str, float] = {}  # runs equal but for lr, momentum and seed share one probe
@@ -374,14 +387,16 @@ def projection(pending: Sequence[PlannedRun], shape: Shape, device: torch.device
     studies_s = n_studies * process_start_s()
     projections = {1: projected_s(pending, costs, {key: c.epoch_s for key, c in costs.items()}, 1, studies_s)
                    + steps_s}
-    for k in sorted({*(job_candidates(device) if candidates is None else candidates), jobs} - {1}):
+    for k in sorted({*(job_candidates(device) if candidates is None else candidates), jobs or 1} - {1}):
         shared = {key: concurrent_epoch_s(cfg, shape, device, burst, k) for key, cfg in groups.items()}
         projections[k] = projected_s(pending, costs, shared, k, studies_s) + steps_s / k
     best = min(projections, key=projections.get)
     for k, seconds in projections.items():
         print(f"projected with JOBS={k}: {duration(seconds)} ({seconds:.0f} s)"
               + (" <- best on this device" if k == best and len(projections) > 1 else ""))
-    return projections[jobs]
+    if jobs is None:
+        print(f"JOBS=auto: {best}, the fastest of those measured")
+    return jobs or best, projections[jobs or best]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,13 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="cpu or full (default: full with a CUDA GPU, else cpu)")
     parser.add_argument("--data", help="data group: cifar10 (the default), npz, ...")
     parser.add_argument("--data-path", help="data.path for --data npz")
-    parser.add_argument("--jobs", type=int, default=1, help="the JOBS of the last line's projection")
+    parser.add_argument("--jobs", type=jobs_value, default=None,
+                        help="the JOBS of the last line's projection; auto (the default): the fastest measured")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where finished runs are looked up")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every job, as for make reproduce")
     args = parser.parse_args(argv)
     try:
-        if args.jobs < 1:
-            raise UserError(f"JOBS={args.jobs} is invalid: it must be an integer >= 1")
         profile, why = choose_profile(args.profile)
         print(f"profile {profile}: {why}")
         data = ([f"data={args.data}"] if args.data else []) + ([f"data.path={args.data_path}"] if args.data_path else [])

@@ -1,11 +1,11 @@
 """make reproduce: the data, every study of one profile (one Hydra multirun each, in order), then the reports.
 
-    python -m sgdtricks.reproduce [--profile cpu|full] [--data npz --data-path FILE] [--jobs N] [OVERRIDES...]
+    python -m sgdtricks.reproduce [--profile cpu|full] [--data npz --data-path FILE] [--jobs N|auto] [OVERRIDES...]
 
 Each job of a study runs in runs/<profile>/<run_key> (config/grid.py): one directory per distinct config, the same
 every time, shared by every study whose grid holds that config. There the trainer skips a finished run, resumes an
 interrupted one from its checkpoint and refuses one of a different config. So after a crash the same command
-finishes only what is missing, after success it trains nothing, and a cell two studies share is trained once. Jobs run one after another, or N at a time through Hydra's joblib launcher (--jobs N); any other Hydra
+finishes only what is missing, after success it trains nothing, and a cell two studies share is trained once. Jobs run one after another, or N at a time through Hydra's joblib launcher (--jobs N; auto, the default: the N the plan measures fastest); any other Hydra
 launcher is an override away (hydra/launcher=submitit_slurm ..., see README).
 """
 
@@ -99,7 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--studies", default=",".join(studies.STUDIES), help="comma-separated, run in this order")
     parser.add_argument("--data", help="data group: cifar10 (the default), npz, ...")
     parser.add_argument("--data-path", help="data.path for --data npz")
-    parser.add_argument("--jobs", type=int, default=1, help="jobs at once (Hydra's joblib launcher)")
+    parser.add_argument("--jobs", type=plan.jobs_value, default=None,
+                        help="jobs at once (Hydra's joblib launcher); auto (the default): the fastest the plan measures")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="run directories go to RUNS/<profile>/<study>")
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="pages go to REPORTS/<profile>/")
     parser.add_argument("--no-reports", action="store_true", help="run the studies only")
@@ -112,8 +113,6 @@ def reproduce(args: argparse.Namespace) -> int:
     profile, why = choose_profile(args.profile)
     print(f"profile {profile}: {why}")
     chosen = [studies.check_name("study", s) for s in args.studies.split(",")]
-    if args.jobs < 1:
-        raise UserError(f"JOBS={args.jobs} is invalid: it must be an integer >= 1")
     data = ([f"data={args.data}"] if args.data else []) + ([f"data.path={args.data_path}"] if args.data_path else [])
     runs = (args.runs / profile).resolve()
     failed = []
@@ -122,7 +121,8 @@ def reproduce(args: argparse.Namespace) -> int:
         common = check_data(profile, [*data, *args.overrides])
         print()
         planned = plan.plan(profile, data, args.overrides, args.runs, args.jobs, plan.measured_base_lr(runs)[0],
-                            chosen, candidates=[])  # make plan measures the other JOBS values
+                            chosen, candidates=None if args.jobs is None else [])  # JOBS given: measure it alone
+        jobs = planned["jobs"]
         studies_start = time.perf_counter()
         fixed = studies.fixed_base_lr(profile)
         given = any(o.startswith("base_lr=") for o in args.overrides)
@@ -133,7 +133,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 measured = f"base_lr={measured_base_lr(runs)!r}"
             base_lr = [measured] if at_base_lr else []
             code = run_study(study, [f"profile={profile}", *data, *base_lr, *args.overrides], runs,
-                             args.jobs, f"[{i}/{len(chosen)}]")
+                             jobs, f"[{i}/{len(chosen)}]")
             if code == 2:  # a UserError in a job (bad value, foreign run directory): the message is above
                 return 2
             if code != 0:
