@@ -78,7 +78,8 @@ def cells(study: str, profile: str) -> set[tuple]:
 def test_momentum_study_cells(profile: str) -> None:
     base = BASE_LR[profile]
     control = (0.0, round(base / (1 - 0.9), 12), "constant")  # the effective step, 10 x base_lr
-    assert cells("momentum", profile) == {(b, base, "constant") for b in (0.0, 0.5, 0.9, 0.99)} | {control}
+    sweep = (0.0, 0.9, 0.99) if profile == "cpu" else (0.0, 0.5, 0.9, 0.99)  # cpu: no 0.5 arm, for time
+    assert cells("momentum", profile) == {(b, base, "constant") for b in sweep} | {control}
 
 
 # The decay study's schedulers, and StepLR's first drop as a fraction of the run: the lecture's 30 of 100 at

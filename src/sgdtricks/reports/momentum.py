@@ -1,4 +1,5 @@
-"""The momentum study: 0 vs 0.9 at the base lr, the sweep 0 / 0.5 / 0.9 / 0.99, and the effective-step control."""
+"""The momentum study: 0 vs 0.9 at the base lr, the sweep of β its profile runs (0 / 0.5 / 0.9 / 0.99 in full, the
+cpu profile without 0.5), and the effective-step control."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sgdtricks.config.resolvers import effective_lr
 
 CELL = ["optimizer.momentum", "optimizer.lr"]
 VARIES = CELL  # the config columns its runs may differ in, besides the seed
-SWEEP = [0.0, 0.5, 0.9, 0.99]
 CONTROL_BETA = 0.9  # the control runs momentum 0 at base_lr / (1 - 0.9)
 
 
@@ -31,7 +31,8 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     frame = frame.assign(label=[label(m, lr, base_lr) for m, lr in
                                 zip(frame["optimizer.momentum"], frame["optimizer.lr"])])
     runs = run_summaries(frame, target)
-    beta = {b: label(b, base_lr, base_lr) for b in SWEEP}
+    sweep = sorted({0.0, CONTROL_BETA} | set(frame.loc[frame["optimizer.lr"] == base_lr, "optimizer.momentum"]))
+    beta = {b: label(b, base_lr, base_lr) for b in sweep}
     control = label(0.0, control_lr, base_lr)
     note = seeds_note(frame)
     sec = Section("Momentum", (
@@ -51,7 +52,8 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     figure("momentum", [beta[0.0], beta[0.9]],
            f"Train loss (log axis) and validation accuracy per epoch with momentum 0.9 and without, at lr {base_lr:g} "
            f"(the test split is evaluated only where a table reads it: the last and the best-validation epoch).")
-    figure("momentum_sweep", list(beta.values()), f"The same for β = 0, 0.5, 0.9 and 0.99 at lr {base_lr:g}.")
+    figure("momentum_sweep", list(beta.values()),
+           f"The same for β = {', '.join(f'{b:g}' for b in sweep[:-1])} and {sweep[-1]:g} at lr {base_lr:g}.")
     figure("effective_step", [beta[0.0], beta[0.9], control],
            f"Momentum 0.9 at lr {base_lr:g} against plain SGD at the same lr and at its effective step {control_lr:g}.")
 
@@ -61,7 +63,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     plain = {"optimizer.momentum": 0.0, "optimizer.lr": base_lr}
     comparisons = [Comparison(f"β = {b:g} − β = 0", {"optimizer.momentum": b, "optimizer.lr": base_lr}, plain,
                               *(("momentum helps at the same lr", +1) if b == CONTROL_BETA else ()))
-                   for b in SWEEP[1:]]
+                   for b in sweep[1:]]
     comparisons.append(Comparison(f"β = {CONTROL_BETA:g} − (β = 0 at lr {control_lr:g})",
                                   {"optimizer.momentum": CONTROL_BETA, "optimizer.lr": base_lr},
                                   {"optimizer.momentum": 0.0, "optimizer.lr": control_lr},
