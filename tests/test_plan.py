@@ -27,13 +27,13 @@ def sweep_size(study: str, profile: str) -> int:
 
 @pytest.mark.parametrize("profile", ["cpu", "full"])
 def test_distinct_runs_are_the_grids_less_the_cells_momentum_and_decay_share(profile: str, tmp_path: Path) -> None:
-    """momentum's arms beta=0 and beta=0.9 (constant lr at base_lr) are decay's constant/0 and constant/0.9
-    cells: one run each per evidence seed, counted once."""
+    """momentum's arms beta=0.9 and beta=0 (constant lr at base_lr) are decay's constant cells at the momenta its
+    profile sweeps (cpu: 0.9; full: 0 and 0.9): one run each per evidence seed, counted once."""
     planned, sizes = plan.planned_runs(profile, tmp_path / profile, [], ["base_lr=0.05"])
     assert sizes == {study: sweep_size(study, profile) for study in sizes}
-    evidence_seeds = len(str(compose_config("study=decay", f"profile={profile}", "base_lr=0.05",
-                                            hydra_node=True).hydra.sweeper.params.seed).split(","))
-    assert len(planned) == sum(sizes.values()) - 2 * evidence_seeds
+    decay = compose_config("study=decay", f"profile={profile}", "base_lr=0.05", hydra_node=True).hydra.sweeper.params
+    evidence_seeds, momenta = (len(str(decay[key]).split(",")) for key in ("seed", "optimizer.momentum"))
+    assert len(planned) == sum(sizes.values()) - momenta * evidence_seeds  # one constant cell per momentum
     assert len({p.run.run_key for p in planned}) == len(planned)
     epochs = compose_config(f"profile={profile}").trainer.epochs
     assert all(p.epochs_left == (1 if plan.is_stability(p.cfg) else epochs) for p in planned)  # a stability run: one pass

@@ -1,4 +1,5 @@
-"""The decay study: constant, plateau (scheme 1), step (scheme 2) and cosine, each with momentum 0 and 0.9."""
+"""The decay study: constant, plateau (scheme 1), step (scheme 2) and cosine, each with the momenta its profile runs
+(full: 0 and 0.9; cpu: 0.9, the lecture's setting)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     note = seeds_note(frame, CELL)
     sec = Section("Learning-rate decay", (
         f"From lr {base_lr:g}: the lecture's two schemes, ReduceLROnPlateau on the validation loss and StepLR, "
-        f"against a constant lr, with momentum 0 and 0.9; "
+        f"against a constant lr, with momentum {' and '.join(f'{m:g}' for m in momenta)}; "
         + ("cosine annealing as a modern reference." if "cosine" in schedulers else
            "cosine annealing, a modern reference, is not in this profile's grid (its time budget).")))
 
@@ -58,8 +59,9 @@ def section(frame: pd.DataFrame, target: float, figures: Path) -> Section:
     fig.suptitle(f"lr decay from {base_lr:g}: {note}", fontsize=10)
     legend(fig, colors, "", diverged=bool((frame["status"] == "diverged").any()))
     save_figure(fig, figures, "decay")
-    sec.figures.append(("decay", "Validation loss and accuracy per epoch for each scheduler, without "
-                                 "momentum (left) and with momentum 0.9 (right)."))
+    sec.figures.append(("decay", "Validation loss and accuracy per epoch for each scheduler, "
+                        + (f"one column per momentum ({', '.join(f'{m:g}' for m in momenta)})." if len(momenta) > 1
+                           else f"momentum {momenta[0]:g}.")))
     measured = regime(frame, figures, momenta[-1])
     if measured is not None:
         name, table, sentences = measured
