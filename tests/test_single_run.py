@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import compose_config, run_cli, wandb_records
-from sgdtricks.record.files import METRIC_COLUMNS, SPARSE_COLUMNS, TIME_COLUMNS
+from conftest import assert_epoch_mirrored, compose_config, run_cli, wandb_records
+from sgdtricks.record.files import METRIC_COLUMNS, TIME_COLUMNS
 from sgdtricks.record.metrics import improves_best_val
-from sgdtricks.record.tracking import EPOCH_KEYS
 from sgdtricks.run.trainer import train
 
 TINY = ["model.widths=[8,16,32]", "logger=none"]
@@ -62,16 +61,11 @@ def test_offline_wandb_run_holds_the_same_values(cli_run) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     assert offline.name.endswith(summary["wandb_run_id"])
-    history = pd.DataFrame(wandb_history(run_dir))
+    history = wandb_history(run_dir)
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert history["epoch"].tolist() == metrics["epoch"].tolist()
-    for column, key in EPOCH_KEYS.items():
-        if column in SPARSE_COLUMNS:  # logged only where measured: never a NaN placeholder
-            logged = history[key] if key in history else pd.Series(math.nan, index=history.index)
-            assert logged.isna().tolist() == metrics[column].isna().tolist(), column
-        else:
-            logged = history[key]
-        assert logged.tolist() == pytest.approx(metrics[column].tolist(), rel=1e-12, nan_ok=True), column
+    assert [row["epoch"] for row in history] == metrics["epoch"].tolist()
+    for row, (_, expected) in zip(history, metrics.iterrows()):
+        assert_epoch_mirrored(row, expected)
 
 
 def test_same_seed_gives_identical_metrics(small_npz: Path, tmp_path: Path) -> None:

@@ -69,11 +69,9 @@ class StandInRun:
         self.summary = run.summary
         self._history = run.history
 
-    def scan_history(self, keys: list[str] | None = None) -> list[dict[str, Any]]:
-        """The public API's contract: every row, or only the rows holding every requested key (those keys alone)."""
-        if keys is None:
-            return list(self._history)
-        return [{k: row[k] for k in keys} for row in self._history if all(k in row for k in keys)]
+    def scan_history(self) -> list[dict[str, Any]]:
+        """The public API's contract without `keys`: every row, with the keys it holds."""
+        return list(self._history)
 
 
 class StandInApi:
